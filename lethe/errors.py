@@ -1,0 +1,88 @@
+"""Every error Lethe raises on purpose derives from one root, so callers can catch them in one place.
+
+Hierarchy::
+
+    LetheError                      root; the CLI turns it into a message and an exit code, no traceback
+    ├── PolicyError                 the policy file is malformed (file, line and field in the message)
+    ├── SettingsError               a setting or secret (key, URL) is missing or malformed
+    ├── SchemaMismatchError         the policy does not fit the live schema (unknown table, column, type)
+    ├── StoreError                  a data store cannot be reached or a statement failed (driver error wrapped)
+    ├── OperatorError               an anonymisation operator is unknown or cannot write a column
+    ├── LedgerError                 the evidence ledger cannot be read or written
+    │   └── LedgerTamperedError     verification found a modified, deleted, reordered or truncated entry
+    ├── VerificationError           a post-condition failed after a change (e.g. expired rows remain)
+    ├── ConcurrentRunError          another run holds the lock on the same store and rule
+    └── SubjectError                a data subject is unknown or an identifier is ambiguous
+
+Messages never contain personal values: they name tables, columns, rules and counts, and at most keyed
+fingerprints of keys. Driver errors are wrapped with ``raise StoreError(...) from exc`` at the boundary,
+and their text is not copied because drivers echo statement parameters.
+"""
+
+from __future__ import annotations
+
+
+class LetheError(Exception):
+    """Root of all errors Lethe raises on purpose."""
+
+    exit_code: int = 1
+
+
+class PolicyError(LetheError):
+    """The policy file cannot be loaded or does not validate."""
+
+    exit_code = 2
+
+
+class SettingsError(LetheError):
+    """A required setting or secret is missing or malformed."""
+
+    exit_code = 2
+
+
+class SchemaMismatchError(LetheError):
+    """The policy refers to tables, columns or types the live schema does not have."""
+
+    exit_code = 2
+
+
+class StoreError(LetheError):
+    """A data store could not be reached or a statement on it failed."""
+
+    exit_code = 3
+
+
+class OperatorError(LetheError):
+    """An anonymisation operator is unknown, misconfigured, or cannot write a column."""
+
+    exit_code = 2
+
+
+class LedgerError(LetheError):
+    """The evidence ledger cannot be read or written."""
+
+    exit_code = 3
+
+
+class LedgerTamperedError(LedgerError):
+    """Verification of the ledger's HMAC chain failed."""
+
+    exit_code = 4
+
+
+class VerificationError(LetheError):
+    """A post-condition did not hold after a change was applied."""
+
+    exit_code = 5
+
+
+class ConcurrentRunError(LetheError):
+    """Another run holds the lock for the same work."""
+
+    exit_code = 6
+
+
+class SubjectError(LetheError):
+    """A data subject could not be found, or an identifier matched more than one subject."""
+
+    exit_code = 2

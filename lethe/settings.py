@@ -1,0 +1,100 @@
+"""Settings and secrets, read from the environment (never from code or the policy file).
+
+| variable | meaning | default |
+|---|---|---|
+| ``LETHE_HOME`` | folder for local state (ledger, exports, reports) | ``./var`` |
+| ``LETHE_LEDGER_URL`` | SQLAlchemy URL of the evidence ledger | ``sqlite:///$LETHE_HOME/ledger.db`` |
+| ``LETHE_LEDGER_KEY`` | key of the ledger's HMAC chain (hex or base64, >= 32 bytes) | required to write or verify |
+| ``LETHE_MASTER_KEY`` | master key for pseudonymisation tokens and fingerprints (>= 32 bytes) | required to anonymise |
+| ``LETHE_KEY_VERSION`` | version of the master key, written into token prefixes | ``1`` |
+| ``LETHE_SIV_KEY`` | 64-byte key of reversible AES-SIV pseudonyms (``encrypt`` operator) | only when used |
+
+Keys are given as hex (64+ characters) or standard base64. In Prefect, put them in Secret blocks and
+export them into the worker's environment, or set them on the work pool's job variables.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lethe.errors import SettingsError
+
+MIN_KEY_BYTES = 32
+
+
+def decode_key(name: str, text: str, *, min_bytes: int = MIN_KEY_BYTES) -> bytes:
+    """Decode a key given as hex or base64; the error names the variable, never the value."""
+    text = text.strip()
+    raw: bytes | None = None
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raw = None
+    if raw is None:
+        raise SettingsError(f"{name} is neither hex nor base64")
+    if len(raw) < min_bytes:
+        raise SettingsError(f"{name} must be at least {min_bytes} bytes, got {len(raw)}")
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; keys stay ``None`` until a command needs them."""
+
+    home: Path
+    ledger_url: str
+    ledger_key: bytes | None
+    master_key: bytes | None
+    key_version: int
+    siv_key: bytes | None
+
+    def require_ledger_key(self) -> bytes:
+        """The ledger key, or a clear error saying how to set it."""
+        if self.ledger_key is None:
+            raise SettingsError("LETHE_LEDGER_KEY is not set: the ledger cannot be written or verified")
+        return self.ledger_key
+
+    def require_master_key(self) -> bytes:
+        """The master key, or a clear error saying how to set it."""
+        if self.master_key is None:
+            raise SettingsError("LETHE_MASTER_KEY is not set: tokens and fingerprints need it")
+        return self.master_key
+
+    def require_siv_key(self) -> bytes:
+        """The AES-SIV key of reversible pseudonyms."""
+        if self.siv_key is None:
+            raise SettingsError("LETHE_SIV_KEY is not set: the encrypt operator needs a 64-byte key")
+        return self.siv_key
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from ``environ`` (default: the process environment)."""
+    env = dict(os.environ if environ is None else environ)
+    home = Path(env.get("LETHE_HOME", "var"))
+    ledger_url = env.get("LETHE_LEDGER_URL") or f"sqlite:///{home / 'ledger.db'}"
+
+    def key(name: str, min_bytes: int = MIN_KEY_BYTES) -> bytes | None:
+        value = env.get(name)
+        return decode_key(name, value, min_bytes=min_bytes) if value else None
+
+    version_text = env.get("LETHE_KEY_VERSION", "1")
+    if not version_text.isdigit() or int(version_text) < 1:
+        raise SettingsError("LETHE_KEY_VERSION must be a positive integer")
+    siv_key = key("LETHE_SIV_KEY", 64)
+    if siv_key is not None and len(siv_key) != 64:
+        raise SettingsError("LETHE_SIV_KEY must be exactly 64 bytes (AES-256-SIV)")
+    return Settings(
+        home=home,
+        ledger_url=ledger_url,
+        ledger_key=key("LETHE_LEDGER_KEY"),
+        master_key=key("LETHE_MASTER_KEY"),
+        key_version=int(version_text),
+        siv_key=siv_key,
+    )
