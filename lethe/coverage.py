@@ -1,0 +1,109 @@
+"""Coverage: columns that look personal but that the data map does not declare.
+
+Every table of every store is scanned (Lethe's own bookkeeping tables excepted): each column is judged by
+its name and by a sample of its non-null values (``lethe.detectors``). Sampled values stay in this
+function's locals: the findings carry counts, a kind and a suggested category, never a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from lethe.detectors import SUGGESTED_CATEGORY, classify_column
+from lethe.errors import StoreError
+from lethe.policy import Policy, TableRef
+from lethe.stores import Stores, TableInfo, safe_url
+
+INTERNAL_PREFIX = "lethe_"
+DEFAULT_SAMPLE = 200
+
+
+@dataclass(frozen=True)
+class CoverageFinding:
+    """A column that looks personal, and whether the data map declares it."""
+
+    store: str
+    table: str
+    column: str
+    kind: str
+    suggested_category: str
+    evidence: str
+    confidence: float
+    matched: int
+    sampled: int
+    declared: bool
+
+    @property
+    def where(self) -> str:
+        """``store.table.column``."""
+        return f"{self.store}.{self.table}.{self.column}"
+
+
+def _declared_columns(policy: Policy) -> set[tuple[str, str, str]]:
+    declared: set[tuple[str, str, str]] = set()
+    for ref, table_map in policy.data_map.items():
+        table = ref.table.rpartition(".")[2]
+        for column in table_map.columns:
+            declared.add((ref.store, table, column))
+    # A subject's key and lookup identifiers are personal by definition and declared by `subjects:`.
+    for subject in policy.subjects.values():
+        for column in (subject.key, *subject.lookup):
+            declared.add((subject.store, subject.table, column))
+    return declared
+
+
+def _sample(connection: sa.Connection, table: TableInfo, column: str, size: int) -> list[object]:
+    """Up to ``size`` non-null values of a column (the first rows: cheap, and enough to judge a format)."""
+    t = sa.table(table.name, sa.column(column))
+    query = sa.select(t.c[column]).where(t.c[column].is_not(None)).limit(size)
+    return list(connection.execute(query).scalars())
+
+
+def scan_coverage(policy: Policy, stores: Stores, *, sample_size: int = DEFAULT_SAMPLE) -> list[CoverageFinding]:
+    """Personal-looking columns of every store, declared or not, ordered by store, table, column."""
+    declared = _declared_columns(policy)
+    findings: list[CoverageFinding] = []
+    for store in policy.stores:
+        schema = stores.schema(store)
+        engine = stores.engine(store)
+        try:
+            with engine.connect() as connection:
+                for table in schema.tables.values():
+                    if table.name.startswith(INTERNAL_PREFIX):
+                        continue
+                    for column in table.columns.values():
+                        values = _sample(connection, table, column.name, sample_size) if sample_size else []
+                        detection = classify_column(column.name, column.kind, values)
+                        del values  # the values go no further than this loop
+                        if detection is None:
+                            continue
+                        findings.append(
+                            CoverageFinding(
+                                store=store,
+                                table=table.name,
+                                column=column.name,
+                                kind=str(detection.kind),
+                                suggested_category=SUGGESTED_CATEGORY[detection.kind],
+                                evidence=detection.evidence,
+                                confidence=round(detection.confidence, 2),
+                                matched=detection.matched,
+                                sampled=detection.sampled,
+                                declared=(store, table.name, column.name) in declared,
+                            )
+                        )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store {store}: cannot sample {safe_url(engine.url)} ({exc.__class__.__name__})") from None
+    return findings
+
+
+def undeclared(findings: list[CoverageFinding]) -> list[CoverageFinding]:
+    """The findings the data map does not cover."""
+    return [f for f in findings if not f.declared]
+
+
+def table_ref(finding: CoverageFinding) -> TableRef:
+    """The ``store.table`` of a finding."""
+    return TableRef(store=finding.store, table=finding.table)

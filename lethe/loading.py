@@ -1,0 +1,160 @@
+"""Load a policy file: YAML -> validated ``Policy``; every error names the file, the line and the field.
+
+The YAML is parsed twice over the same text: once into plain data, once into nodes, to know the line of
+every key and item. Pydantic's error locations are then mapped back to lines. Duplicate keys (which YAML
+parsers silently overwrite) are errors. ``${VAR}`` and ``${VAR:-default}`` are replaced from the
+environment in the ``stores`` block only, so secrets live outside the file and the policy hash (over the
+file's bytes) does not depend on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from lethe.errors import PolicyError
+from lethe.policy import Policy
+
+Path_ = tuple[str | int, ...]
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_index(node: yaml.Node | None, path: Path_ = (), index: dict[Path_, int] | None = None) -> dict[Path_, int]:
+    """Map every path (keys and item indices) to the 1-based line where it starts."""
+    index = {} if index is None else index
+    if node is None:
+        return index
+    index.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            index[(*path, key)] = key_node.start_mark.line + 1
+            _line_index(value_node, (*path, key), index)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, (*path, i), index)
+    return index
+
+
+def _line_of(index: Mapping[Path_, int], path: Path_) -> int | None:
+    """Line of the longest prefix of ``path`` that the file has (a missing field points at its parent)."""
+    for end in range(len(path), -1, -1):
+        line = index.get(tuple(path[:end]))
+        if line is not None:
+            return line
+    return None
+
+
+def _interpolate(value: Any, path: Path_, problems: list[tuple[Path_, str]], env: Mapping[str, str]) -> Any:
+    """Replace ``${VAR}`` in strings of a nested structure; missing variables are collected as problems."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, k), problems, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, i), problems, env) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append((path, f"environment variable {name} is not set (and no ${{{name}:-default}} given)"))
+        return ""
+
+    return _ENV.sub(substitute, value)
+
+
+def _pydantic_path(loc: tuple[str | int, ...]) -> Path_:
+    # Pydantic inserts validator tags (e.g. "function-before[...]", "str", "LatestOf") into locations of
+    # unions and annotated types; they are not keys of the file.
+    return tuple(
+        p for p in loc if not (isinstance(p, str) and (p[:1].isupper() or "[" in p or p in {"str", "int"}))
+    )
+
+
+def _format(file: str, index: Mapping[Path_, int], problems: list[tuple[Path_, str]]) -> str:
+    lines = []
+    for path, message in problems:
+        line = _line_of(index, path)
+        where = f"{file}:{line}" if line else file
+        field = ".".join(str(p) for p in path) or "(top level)"
+        lines.append(f"{where}: {field}: {message}")
+    return "\n".join(lines)
+
+
+def parse_policy(text: str, *, source: str = "<policy>", environ: Mapping[str, str] | None = None) -> Policy:
+    """Validate policy ``text``; raise PolicyError naming ``source``, line and field for every problem."""
+    env = os.environ if environ is None else environ
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PolicyError(f"{where}: not valid YAML: {problem}") from None
+    if data is None:
+        raise PolicyError(f"{source}: the policy file is empty")
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}:1: the policy must be a mapping of sections (version, controller, stores, ...)")
+    index = _line_index(root)
+
+    problems: list[tuple[Path_, str]] = []
+    if isinstance(data.get("stores"), dict):
+        data["stores"] = _interpolate(data["stores"], ("stores",), problems, env)
+    if problems:
+        raise PolicyError(_format(source, index, problems))
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key (check its spelling and indentation)"
+            problems.append((_pydantic_path(error["loc"]), message))
+        raise PolicyError(_format(source, index, problems)) from None
+    problems = policy.reference_problems()
+    if problems:
+        raise PolicyError(_format(source, index, problems))
+    policy.attach_source(source, hashlib.sha256(text.encode("utf-8")).hexdigest())
+    return policy
+
+
+def load_policy(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Policy:
+    """Read and validate the policy file at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: no such policy file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: cannot read the policy file ({exc.__class__.__name__})") from None
+    return parse_policy(text, source=str(path), environ=environ)

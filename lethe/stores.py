@@ -1,0 +1,249 @@
+"""Data stores: SQLAlchemy engines built from the policy, and reflection of their schemas.
+
+Engine options that differ per database live here (SQLite: foreign keys on, a busy timeout, WAL; servers:
+pre-ping and connect timeouts), so the rest of Lethe builds statements with SQLAlchemy Core and does not
+care which engine runs them. URLs are never printed with their password (``safe_url``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from lethe.errors import SchemaMismatchError, StoreError
+from lethe.operators.base import ColumnShape, TypeKind
+from lethe.policy import Policy, TableRef
+
+
+def safe_url(url: str | sa.URL) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite ignores foreign keys unless asked, per connection; WAL lets readers run beside a writer.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def create_store_engine(url: str | sa.URL, **options: Any) -> Engine:
+    """An engine for ``url`` with Lethe's per-dialect settings; errors never show the password."""
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(parsed, **options)
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        connect_args = dict(options.pop("connect_args", {}))
+        connect_args.setdefault("connect_timeout", 10)
+        return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **options)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StoreError(f"cannot use database URL {safe_url(url)}: {exc.__class__.__name__}") from None
+
+
+_TYPE_KINDS: tuple[tuple[type[Any], TypeKind], ...] = (
+    (sa.Boolean, "boolean"),
+    (sa.DateTime, "datetime"),
+    (sa.Date, "date"),
+    (sa.Integer, "integer"),
+    (sa.Numeric, "numeric"),  # Float is a Numeric
+    (sa.String, "text"),  # Text, Unicode, VARCHAR, NVARCHAR, CHAR
+    (sa.LargeBinary, "binary"),
+    (sa.Enum, "text"),
+)
+
+
+def type_kind(sql_type: sa.types.TypeEngine[Any]) -> TypeKind:
+    """The coarse kind of a reflected type."""
+    # MySQL's TINYINT(1) is how MariaDB spells BOOLEAN.
+    if sql_type.__class__.__name__ == "TINYINT" and getattr(sql_type, "display_width", None) == 1:
+        return "boolean"
+    for base, kind in _TYPE_KINDS:
+        if isinstance(sql_type, base):
+            return kind
+    return "other"
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """A reflected column."""
+
+    name: str
+    kind: TypeKind
+    sql_type: str
+    length: int | None
+    nullable: bool
+
+    @property
+    def shape(self) -> ColumnShape:
+        """What operators need to know to tell whether they can write it."""
+        return ColumnShape(kind=self.kind, length=self.length, nullable=self.nullable)
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A reflected foreign key from ``columns`` of the owning table to ``ref_table.ref_columns``."""
+
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A reflected table."""
+
+    name: str
+    columns: dict[str, ColumnInfo]
+    primary_key: tuple[str, ...]
+    foreign_keys: tuple[ForeignKey, ...] = ()
+
+    def column(self, name: str) -> ColumnInfo:
+        """The column ``name``, or an error suggesting close names."""
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise SchemaMismatchError(f"table {self.name} has no column {name!r}{_suggest(name, self.columns)}") from None
+
+
+@dataclass(frozen=True)
+class SchemaInfo:
+    """The reflected tables of one store (one schema)."""
+
+    tables: dict[str, TableInfo] = field(default_factory=dict)
+
+    def table(self, name: str) -> TableInfo:
+        """The table ``name``, or an error suggesting close names."""
+        try:
+            return self.tables[name]
+        except KeyError:
+            raise SchemaMismatchError(f"no table {name!r}{_suggest(name, self.tables)}") from None
+
+    def children_of(self, parent: str) -> Iterator[tuple[TableInfo, ForeignKey]]:
+        """Tables with a foreign key to ``parent``, and that key."""
+        for table in self.tables.values():
+            for fk in table.foreign_keys:
+                if fk.ref_table == parent:
+                    yield table, fk
+
+
+def _suggest(name: str, candidates: Iterable[str]) -> str:
+    names = list(candidates)
+    folded = [c for c in names if c.lower() == name.lower()]
+    close = folded or difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _split(table: str) -> tuple[str | None, str]:
+    schema, _, name = table.rpartition(".")
+    return (schema or None), name
+
+
+def reflect_schema(engine: Engine, schema: str | None = None) -> SchemaInfo:
+    """Reflect tables, columns, primary and foreign keys of one schema (default: the connection's)."""
+    try:
+        inspector = sa.inspect(engine)
+        names = inspector.get_table_names(schema=schema)
+        if not names:
+            return SchemaInfo()
+        columns = inspector.get_multi_columns(schema=schema)
+        pks = inspector.get_multi_pk_constraint(schema=schema)
+        fks = inspector.get_multi_foreign_keys(schema=schema)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the schema of {safe_url(engine.url)} ({exc.__class__.__name__})") from exc
+    tables: dict[str, TableInfo] = {}
+    for key, cols in columns.items():
+        name = key[1]
+        infos = {
+            c["name"]: ColumnInfo(
+                name=c["name"],
+                kind=type_kind(c["type"]),
+                sql_type=str(c["type"]) if not isinstance(c["type"], sa.types.NullType) else "NULL",
+                length=getattr(c["type"], "length", None) if type_kind(c["type"]) == "text" else None,
+                nullable=bool(c["nullable"]),
+            )
+            for c in cols
+        }
+        pk = tuple(pks.get(key, {}).get("constrained_columns") or ())
+        foreign = tuple(
+            ForeignKey(tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+            for fk in fks.get(key, [])
+        )
+        tables[name] = TableInfo(name=name, columns=infos, primary_key=pk, foreign_keys=foreign)
+    return SchemaInfo(tables=dict(sorted(tables.items())))
+
+
+class Stores:
+    """The engines and reflected schemas of a policy's stores, opened lazily and cached."""
+
+    def __init__(self, policy: Policy, **engine_options: Any) -> None:
+        self.policy = policy
+        self._engine_options = engine_options
+        self._engines: dict[str, Engine] = {}
+        self._schemas: dict[tuple[str, str | None], SchemaInfo] = {}
+
+    def engine(self, store: str) -> Engine:
+        """The engine of ``store``."""
+        if store not in self._engines:
+            config = self.policy.stores.get(store)
+            if config is None:
+                raise SchemaMismatchError(f"unknown store {store!r}{_suggest(store, self.policy.stores)}")
+            self._engines[store] = create_store_engine(config.url, **self._engine_options)
+        return self._engines[store]
+
+    def schema(self, store: str, schema: str | None = None) -> SchemaInfo:
+        """The reflected schema of ``store``; reflect again after ``forget``."""
+        key = (store, schema)
+        if key not in self._schemas:
+            self._schemas[key] = reflect_schema(self.engine(store), schema)
+        return self._schemas[key]
+
+    def table(self, ref: TableRef) -> TableInfo:
+        """The reflected table a ``store.table`` reference names."""
+        schema, name = _split(ref.table)
+        try:
+            return self.schema(ref.store, schema).table(name)
+        except SchemaMismatchError as exc:
+            raise SchemaMismatchError(f"store {ref.store}: {exc}") from None
+
+    def forget(self) -> None:
+        """Drop cached schemas (after DDL)."""
+        self._schemas.clear()
+
+    def ping(self, store: str) -> None:
+        """Connect once; raise StoreError naming the store (not the password) when it is unreachable."""
+        try:
+            with self.engine(store).connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"store {store}: cannot connect to {safe_url(self.engine(store).url)} ({exc.__class__.__name__})"
+            ) from exc
+
+    def close(self) -> None:
+        """Dispose of every engine."""
+        for engine in self._engines.values():
+            engine.dispose()
+        self._engines.clear()
+
+    def __enter__(self) -> Stores:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

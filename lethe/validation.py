@@ -1,0 +1,215 @@
+"""Check a loaded policy against the live schemas of its stores, before anything touches data.
+
+Everything a rule, subject, data-map entry, activity or check names must exist with a fitting type:
+tables, columns, anchor timestamps, primary keys for batched work, boolean exemption flags, operators able
+to write their columns, and a path from related anchor tables to the rule's table. Findings carry a code
+(stable, for machines), a place in the policy and a message; none holds a value from the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from lethe.errors import LetheError, SchemaMismatchError
+from lethe.operators import get_operator
+from lethe.policy import Policy, RetentionRule, TableRef
+from lethe.stores import Stores, TableInfo
+
+Severity = Literal["error", "warning", "info"]
+TIME_KINDS = frozenset({"date", "datetime"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem (or note) found while validating."""
+
+    severity: Severity
+    code: str
+    where: str
+    message: str
+
+
+@dataclass
+class SchemaCheck:
+    """Collects findings while walking the policy."""
+
+    stores: Stores
+    findings: list[Finding] = field(default_factory=list)
+    unreachable: set[str] = field(default_factory=set)
+
+    def add(self, severity: Severity, code: str, where: str, message: str) -> None:
+        """Record a finding."""
+        self.findings.append(Finding(severity, code, where, message))
+
+    def table(self, ref: TableRef, where: str) -> TableInfo | None:
+        """The reflected table, or None after recording why it is missing."""
+        if ref.store in self.unreachable:
+            return None
+        try:
+            return self.stores.table(ref)
+        except SchemaMismatchError as exc:
+            self.add("error", "missing-table", where, str(exc))
+            return None
+
+    def columns(self, table: TableInfo, names: Iterable[str], where: str) -> bool:
+        """True when every column exists; records each missing one."""
+        ok = True
+        for name in names:
+            try:
+                table.column(name)
+            except SchemaMismatchError as exc:
+                self.add("error", "missing-column", where, str(exc))
+                ok = False
+        return ok
+
+
+def validate_policy(policy: Policy, stores: Stores) -> list[Finding]:
+    """All findings of checking ``policy`` against the live schemas (empty when it fits)."""
+    check = SchemaCheck(stores)
+    for name in policy.stores:
+        try:
+            stores.ping(name)
+            stores.schema(name)
+        except LetheError as exc:
+            check.add("error", "store-unreachable", f"stores.{name}", str(exc))
+            check.unreachable.add(name)
+    _check_subjects(policy, check)
+    _check_data_map(policy, check)
+    for rule in policy.retention:
+        _check_rule(policy, rule, check)
+    _check_activities(policy, check)
+    _check_checks(policy, check)
+    return check.findings
+
+
+def _check_subjects(policy: Policy, check: SchemaCheck) -> None:
+    for name, subject in policy.subjects.items():
+        where = f"subjects.{name}"
+        table = check.table(TableRef(store=subject.store, table=subject.table), where)
+        if table is not None:
+            check.columns(table, [subject.key, *subject.lookup], where)
+
+
+def _check_data_map(policy: Policy, check: SchemaCheck) -> None:
+    for ref, table_map in policy.data_map.items():
+        where = f"data_map.{ref}"
+        table = check.table(ref, where)
+        if table is None:
+            continue
+        check.columns(table, table_map.columns, where)
+        if table_map.subject_column:
+            check.columns(table, [table_map.subject_column], where)
+
+
+def _check_rule(policy: Policy, rule: RetentionRule, check: SchemaCheck) -> None:
+    where = f"retention.{rule.name}"
+    table = check.table(rule.table, where)
+    if table is None:
+        return
+    if not table.primary_key:
+        check.add(
+            "error", "no-primary-key", where, f"table {table.name} has no primary key: rules work in key batches"
+        )
+    for ref in rule.anchor_columns:
+        _check_anchor(policy, rule, table, ref, check)
+    check.columns(table, rule.where, f"{where}.where")
+    for flag in rule.unless:
+        if check.columns(table, [flag], f"{where}.unless"):
+            kind = table.columns[flag].kind
+            if kind not in {"boolean", "integer"}:
+                check.add(
+                    "error", "exemption-not-boolean", f"{where}.unless",
+                    f"exemption {flag} is {kind}; a hold flag must be boolean",
+                )  # fmt: skip
+    if rule.mark and check.columns(table, [rule.mark], f"{where}.mark"):
+        mark = table.columns[rule.mark]
+        if mark.kind not in TIME_KINDS:
+            check.add("error", "mark-not-timestamp", f"{where}.mark", f"mark column {rule.mark} is {mark.kind}")
+    for column, action in rule.columns.items():
+        place = f"{where}.columns.{column}"
+        if not check.columns(table, [column], place):
+            continue
+        if column in table.primary_key:
+            check.add("error", "anonymise-key", place, f"{column} is part of the primary key of {table.name}")
+            continue
+        operator = get_operator(action.operator)
+        problem = operator.check(action.options, table.columns[column].shape)
+        if problem:
+            check.add("error", "operator-cannot-write", place, f"{table.name}.{column}: {problem}")
+
+
+def _check_anchor(policy: Policy, rule: RetentionRule, table: TableInfo, ref: str, check: SchemaCheck) -> None:
+    where = f"retention.{rule.name}.since"
+    related, _, column = ref.rpartition(".")
+    if not related:
+        target = table
+    else:
+        target_or_none = check.table(TableRef(store=rule.table.store, table=related), where)
+        if target_or_none is None:
+            return
+        target = target_or_none
+        if not _links(policy, rule, table, target):
+            check.add(
+                "error", "anchor-unrelated", where,
+                f"{related} has no foreign key to {table.name} (nor a data-map subject_column for it)",
+            )  # fmt: skip
+    if check.columns(target, [column], where):
+        kind = target.columns[column].kind
+        if kind not in TIME_KINDS:
+            check.add("error", "anchor-not-timestamp", where, f"anchor {ref} is {kind}, not a date or timestamp")
+
+
+def _links(policy: Policy, rule: RetentionRule, table: TableInfo, related: TableInfo) -> bool:
+    """True when rows of ``related`` can be tied to rows of the rule's table."""
+    if any(fk.ref_table == table.name and len(fk.columns) == 1 for fk in related.foreign_keys):
+        return True
+    related_map = policy.table_map(TableRef(store=rule.table.store, table=related.name))
+    if related_map and related_map.subject and related_map.subject_column:
+        subject = policy.subjects[related_map.subject]
+        return subject.store == rule.table.store and subject.table == table.name
+    return False
+
+
+def _check_activities(policy: Policy, check: SchemaCheck) -> None:
+    for i, activity in enumerate(policy.activities):
+        where = f"activities.{i}({activity.name})"
+        if activity.consent:
+            consent = activity.consent
+            table = check.table(consent.table, f"{where}.consent")
+            names = [consent.subject_column, consent.granted, consent.withdrawn]
+            if consent.purpose_column:
+                names.append(consent.purpose_column)
+            if table is not None:
+                check.columns(table, names, f"{where}.consent")
+        if activity.processing:
+            processing = activity.processing
+            table = check.table(processing.table, f"{where}.processing")
+            if table is not None:
+                check.columns(table, [processing.subject_column, processing.at], f"{where}.processing")
+
+
+def _check_checks(policy: Policy, check: SchemaCheck) -> None:
+    for i, k_check in enumerate(policy.checks.k_anonymity):
+        where = f"checks.k_anonymity.{i}"
+        table = check.table(k_check.table, where)
+        if table is not None:
+            check.columns(table, [*k_check.quasi_identifiers, *([k_check.sensitive] if k_check.sensitive else [])], where)
+    for i, e_check in enumerate(policy.checks.expectations):
+        where = f"checks.expectations.{i}"
+        table = check.table(e_check.table, where)
+        column = e_check.kwargs.get("column")
+        if table is not None and isinstance(column, str):
+            check.columns(table, [column], where)
+
+
+def require_valid(policy: Policy, stores: Stores) -> list[Finding]:
+    """Validate and raise SchemaMismatchError listing every error; return the warnings otherwise."""
+    findings = validate_policy(policy, stores)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise SchemaMismatchError(
+            "the policy does not fit the database:\n" + "\n".join(f"  {f.where}: {f.message}" for f in errors)
+        )
+    return findings
