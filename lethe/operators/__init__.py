@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lethe.errors import OperatorError
-from lethe.operators.base import ColumnShape, NoOptions, Operator, TypeKind
+from lethe.operators.base import ColumnShape, Expression, NoOptions, Operator, OperatorContext, TypeKind
 from lethe.operators.encrypt import EncryptOperator
 from lethe.operators.fake import FakeOperator
 from lethe.operators.generalise import GeneraliseOperator
@@ -36,4 +36,13 @@ def get_operator(name: str) -> type[Operator]:
         raise OperatorError(f"unknown operator {name!r}; valid operators: {', '.join(sorted(OPERATORS))}") from None
 
 
-__all__ = ["OPERATORS", "ColumnShape", "NoOptions", "Operator", "TypeKind", "get_operator"]
+__all__ = [
+    "OPERATORS",
+    "ColumnShape",
+    "Expression",
+    "NoOptions",
+    "Operator",
+    "OperatorContext",
+    "TypeKind",
+    "get_operator",
+]

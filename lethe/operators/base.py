@@ -8,9 +8,11 @@ implementations that rewrite values live in the same class.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 TypeKind = Literal["text", "integer", "numeric", "date", "datetime", "boolean", "binary", "other"]
@@ -31,8 +33,33 @@ class ColumnShape:
     nullable: bool
 
 
+@dataclass(frozen=True)
+class OperatorContext:
+    """What an operator needs to rewrite one column of one table.
+
+    ``scope`` is ``store.table.column``: per-column keys are derived from the master key with it, so the
+    same value gets different tokens in different columns unless a policy asks otherwise.
+    """
+
+    dialect: str  # SQLAlchemy dialect name: "sqlite", "postgresql" or "mysql" (MariaDB)
+    scope: str
+    column: ColumnShape
+    master_key: bytes | None = None
+    key_version: int = 1
+    siv_key: bytes | None = None
+
+
+Expression = sa.ColumnElement[Any]
+
+
 class Operator:
-    """Base of anonymisation operators; subclasses set the class variables and override ``check``."""
+    """Base of anonymisation operators; subclasses set the class variables and implement the methods.
+
+    ``sql`` builds the new value as an expression evaluated inside the database (set-based UPDATE);
+    ``python`` is the reference implementation, which must give the same result for deterministic
+    operators and is used where the database cannot compute the value (``in_database = False``);
+    ``applied`` is a predicate true when a value is already in its anonymised form, so re-runs skip it.
+    """
 
     name: ClassVar[str]
     options_model: ClassVar[type[BaseModel]] = NoOptions
@@ -40,6 +67,28 @@ class Operator:
     # True when the operator's output can be recognised in SQL, so a rule can tell rows it already
     # handled from rows it has not (what makes re-runs idempotent without a marker column).
     recognisable: ClassVar[bool] = False
+
+    # False when some dialect cannot compute the value in SQL: rows are then rewritten in Python, per batch.
+    in_database: ClassVar[bool] = True
+
+    @classmethod
+    def sql(cls, options: BaseModel, value: Expression, key: Sequence[Expression], ctx: OperatorContext) -> Expression:
+        """The anonymised value of ``value`` as a SQL expression (``key``: the row's primary-key columns)."""
+        raise NotImplementedError(f"operator {cls.name!r} has no SQL implementation")
+
+    @classmethod
+    def python(cls, options: BaseModel, value: Any, key: tuple[Any, ...], ctx: OperatorContext) -> Any:
+        """The anonymised value of ``value`` computed in Python (``key``: the row's primary-key values)."""
+        raise NotImplementedError(f"operator {cls.name!r} has no Python implementation")
+
+    @classmethod
+    def applied(cls, options: BaseModel, value: Expression, ctx: OperatorContext) -> Expression | None:
+        """A predicate true when ``value`` is already anonymised; None when that cannot be told."""
+        return None
+
+    @classmethod
+    def prepare(cls, dbapi_connection: Any, ctx: OperatorContext) -> None:
+        """Prepare a raw connection before statements run (e.g. register SQLite functions)."""
 
     @classmethod
     def check(cls, options: BaseModel, column: ColumnShape) -> str | None:
