@@ -11,6 +11,7 @@ import click
 
 from lethe.cli_demo import demo
 from lethe.cli_ledger import ledger
+from lethe.cli_retention import retention
 from lethe.cli_validate import validate
 
 
@@ -23,3 +24,4 @@ def main() -> None:
 main.add_command(validate)
 main.add_command(ledger)
 main.add_command(demo)
+main.add_command(retention)

@@ -37,26 +37,40 @@ def print_report(policy: Policy, findings: list[Finding], scan: list[CoverageFin
     if not findings:
         click.echo(click.style("schema: the policy fits the database", fg="green"))
     for finding in findings:
-        colour = {"error": "red", "warning": "yellow"}.get(finding.severity, None)
-        click.echo(click.style(f"{finding.severity:7} {finding.code:24} {finding.where}: {finding.message}", fg=colour))
+        colour = {"error": "red", "warning": "yellow"}.get(finding.severity)
+        click.echo(
+            click.style(
+                f"{finding.severity:7} {finding.code:24} {finding.where}: {finding.message}", fg=colour
+            )
+        )
     gaps = undeclared(scan)
     if scan:
         declared = len(scan) - len(gaps)
-        click.echo(f"coverage: {len(scan)} personal-looking column(s), {declared} declared, {len(gaps)} not declared")
+        click.echo(
+            f"coverage: {len(scan)} personal-looking column(s), {declared} declared, {len(gaps)} not declared"
+        )
         for gap in gaps:
             click.echo(
                 f"  undeclared {gap.where:40} looks like {gap.kind:14} (by {gap.evidence}, "
                 f"{gap.matched}/{gap.sampled} sampled) -> category {gap.suggested_category}"
             )
-    click.echo(click.style("valid" if not errors else f"invalid: {len(errors)} error(s)", fg="red" if errors else "green"))
+    click.echo(
+        click.style(
+            "valid" if not errors else f"invalid: {len(errors)} error(s)", fg="red" if errors else "green"
+        )
+    )
 
 
 @click.command()
 @click.argument("policy_path", metavar="POLICY", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report for machines.")
 @click.option("--no-coverage", is_flag=True, help="Skip the scan for undeclared personal data.")
-@click.option("--sample", "sample_size", default=DEFAULT_SAMPLE, show_default=True, help="Values sampled per column.")
-@click.option("--strict", is_flag=True, help="Also fail (exit 2) when personal-looking columns are undeclared.")
+@click.option(
+    "--sample", "sample_size", default=DEFAULT_SAMPLE, show_default=True, help="Values sampled per column."
+)
+@click.option(
+    "--strict", is_flag=True, help="Also fail (exit 2) when personal-looking columns are undeclared."
+)
 @handle_errors
 def validate(policy_path: Path, as_json: bool, no_coverage: bool, sample_size: int, strict: bool) -> None:
     """Check POLICY against the live schemas and report undeclared personal data.

@@ -62,7 +62,9 @@ def _sample(connection: sa.Connection, table: TableInfo, column: str, size: int)
     return list(connection.execute(query).scalars())
 
 
-def scan_coverage(policy: Policy, stores: Stores, *, sample_size: int = DEFAULT_SAMPLE) -> list[CoverageFinding]:
+def scan_coverage(
+    policy: Policy, stores: Stores, *, sample_size: int = DEFAULT_SAMPLE
+) -> list[CoverageFinding]:
     """Personal-looking columns of every store, declared or not, ordered by store, table, column."""
     declared = _declared_columns(policy)
     findings: list[CoverageFinding] = []
@@ -95,7 +97,9 @@ def scan_coverage(policy: Policy, stores: Stores, *, sample_size: int = DEFAULT_
                             )
                         )
         except SQLAlchemyError as exc:
-            raise StoreError(f"store {store}: cannot sample {safe_url(engine.url)} ({exc.__class__.__name__})") from None
+            raise StoreError(
+                f"store {store}: cannot sample {safe_url(engine.url)} ({exc.__class__.__name__})"
+            ) from None
     return findings
 
 

@@ -7,6 +7,7 @@ Hierarchy::
     ├── SettingsError               a setting or secret (key, URL) is missing or malformed
     ├── SchemaMismatchError         the policy does not fit the live schema (unknown table, column, type)
     ├── StoreError                  a data store cannot be reached or a statement failed (driver error wrapped)
+    │   └── TransientStoreError     worth retrying: connection lost, deadlock, lock wait timeout
     ├── OperatorError               an anonymisation operator is unknown or cannot write a column
     ├── LedgerError                 the evidence ledger cannot be read or written
     │   └── LedgerTamperedError     verification found a modified, deleted, reordered or truncated entry
@@ -86,3 +87,7 @@ class SubjectError(LetheError):
     """A data subject could not be found, or an identifier matched more than one subject."""
 
     exit_code = 2
+
+
+class TransientStoreError(StoreError):
+    """A store error worth retrying: a lost connection, a deadlock, a lock timeout."""

@@ -30,7 +30,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate mapping keys."""
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _construct_mapping(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -45,7 +47,9 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _line_index(node: yaml.Node | None, path: Path_ = (), index: dict[Path_, int] | None = None) -> dict[Path_, int]:
+def _line_index(
+    node: yaml.Node | None, path: Path_ = (), index: dict[Path_, int] | None = None
+) -> dict[Path_, int]:
     """Map every path (keys and item indices) to the 1-based line where it starts."""
     index = {} if index is None else index
     if node is None:
@@ -114,7 +118,7 @@ def parse_policy(text: str, *, source: str = "<policy>", environ: Mapping[str, s
     """Validate policy ``text``; raise PolicyError naming ``source``, line and field for every problem."""
     env = os.environ if environ is None else environ
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -124,7 +128,9 @@ def parse_policy(text: str, *, source: str = "<policy>", environ: Mapping[str, s
     if data is None:
         raise PolicyError(f"{source}: the policy file is empty")
     if not isinstance(data, dict):
-        raise PolicyError(f"{source}:1: the policy must be a mapping of sections (version, controller, stores, ...)")
+        raise PolicyError(
+            f"{source}:1: the policy must be a mapping of sections (version, controller, stores, ...)"
+        )
     index = _line_index(root)
 
     problems: list[tuple[Path_, str]] = []

@@ -43,7 +43,9 @@ class Period:
 
     def iso(self) -> str:
         """ISO 8601 form, e.g. ``P3Y`` or ``P1Y6M``."""
-        date_part = "".join(f"{n}{u}" for n, u in ((self.years, "Y"), (self.months, "M"), (self.days, "D")) if n)
+        date_part = "".join(
+            f"{n}{u}" for n, u in ((self.years, "Y"), (self.months, "M"), (self.days, "D")) if n
+        )
         time_part = f"T{self.hours}H" if self.hours else ""
         return f"P{date_part}{time_part}" if date_part or time_part else "P0D"
 
@@ -62,7 +64,9 @@ class Period:
 def parse_period(text: str | int) -> Period:
     """Parse a period; raise ValueError with the accepted forms when ``text`` is not one."""
     if isinstance(text, int) or not isinstance(text, str):
-        raise ValueError(f"a period needs a unit, e.g. '3 years', '18 months', '90 days' or 'P3Y' (got {text!r})")
+        raise ValueError(
+            f"a period needs a unit, e.g. '3 years', '18 months', '90 days' or 'P3Y' (got {text!r})"
+        )
     iso = _ISO.match(text.strip().upper())
     if iso:
         parts = {k: int(v) for k, v in iso.groupdict().items() if v}

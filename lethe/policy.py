@@ -104,7 +104,9 @@ class StoreConfig(Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
+            ) from None
         return value
 
 
@@ -236,10 +238,16 @@ class RetentionRule(Model):
         if self.action == "delete" and self.mark:
             raise ValueError("a delete rule takes no `mark:`")
         if self.action == "anonymise" and self.mark is None:
-            if not any(get_operator(c.operator).recognisable for c in self.columns.values()):
+            unrecognisable = sorted(
+                name for name, c in self.columns.items() if not get_operator(c.operator).recognisable
+            )
+            if unrecognisable:
+                # Without a marker a re-run could not tell these columns were done: it would apply the
+                # operator again (noise twice) or skip it when the other columns look done.
                 raise ValueError(
-                    "no operator of this rule leaves a recognisable value (null, redact, hmac, generalise, "
-                    "encrypt), so handled rows cannot be told apart: add `mark: <timestamp column>`"
+                    f"the operators of {', '.join(unrecognisable)} leave no recognisable value (only null, "
+                    "redact, hmac, generalise and encrypt do): add `mark: <timestamp column>` set when a "
+                    "row is anonymised"
                 )
         return self
 
@@ -417,25 +425,35 @@ class Policy(Model):
             if rule.table.store not in stores:
                 problems.append((("retention", i, "table"), f"unknown store {rule.table.store!r}"))
         for i, activity in enumerate(self.activities):
-            for j, subject in enumerate(activity.subjects):
-                if subject not in self.subjects:
-                    problems.append((("activities", i, "subjects", j), f"unknown subject {subject!r}"))
+            for j, subject_name in enumerate(activity.subjects):
+                if subject_name not in self.subjects:
+                    problems.append((("activities", i, "subjects", j), f"unknown subject {subject_name!r}"))
             for j, category in enumerate(activity.categories):
                 if not category_ok(category):
-                    problems.append((("activities", i, "categories", j), f"unknown data category {category!r}"))
+                    problems.append(
+                        (("activities", i, "categories", j), f"unknown data category {category!r}")
+                    )
             for j, rule_name in enumerate(activity.retention):
                 if rule_name not in seen:
-                    problems.append((("activities", i, "retention", j), f"unknown retention rule {rule_name!r}"))
+                    problems.append(
+                        (("activities", i, "retention", j), f"unknown retention rule {rule_name!r}")
+                    )
             for field in ("consent", "processing"):
                 source = getattr(activity, field)
                 if source is not None and source.table.store not in stores:
-                    problems.append((("activities", i, field, "table"), f"unknown store {source.table.store!r}"))
+                    problems.append(
+                        (("activities", i, field, "table"), f"unknown store {source.table.store!r}")
+                    )
         for i, k_check in enumerate(self.checks.k_anonymity):
             if k_check.table.store not in stores:
-                problems.append((("checks", "k_anonymity", i, "table"), f"unknown store {k_check.table.store!r}"))
+                problems.append(
+                    (("checks", "k_anonymity", i, "table"), f"unknown store {k_check.table.store!r}")
+                )
         for i, e_check in enumerate(self.checks.expectations):
             if e_check.table.store not in stores:
-                problems.append((("checks", "expectations", i, "table"), f"unknown store {e_check.table.store!r}"))
+                problems.append(
+                    (("checks", "expectations", i, "table"), f"unknown store {e_check.table.store!r}")
+                )
         return problems
 
     def rule(self, name: str) -> RetentionRule:

@@ -119,7 +119,9 @@ class TableInfo:
         try:
             return self.columns[name]
         except KeyError:
-            raise SchemaMismatchError(f"table {self.name} has no column {name!r}{_suggest(name, self.columns)}") from None
+            raise SchemaMismatchError(
+                f"table {self.name} has no column {name!r}{_suggest(name, self.columns)}"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,9 @@ def reflect_schema(engine: Engine, schema: str | None = None) -> SchemaInfo:
         pks = inspector.get_multi_pk_constraint(schema=schema)
         fks = inspector.get_multi_foreign_keys(schema=schema)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the schema of {safe_url(engine.url)} ({exc.__class__.__name__})") from exc
+        raise StoreError(
+            f"cannot read the schema of {safe_url(engine.url)} ({exc.__class__.__name__})"
+        ) from exc
     tables: dict[str, TableInfo] = {}
     for key, cols in columns.items():
         name = key[1]
@@ -180,7 +184,8 @@ def reflect_schema(engine: Engine, schema: str | None = None) -> SchemaInfo:
             )
             for c in cols
         }
-        pk = tuple(pks.get(key, {}).get("constrained_columns") or ())
+        pk_constraint: dict[str, Any] = dict(pks.get(key) or {})
+        pk = tuple(pk_constraint.get("constrained_columns") or ())
         foreign = tuple(
             ForeignKey(tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
             for fk in fks.get(key, [])

@@ -110,7 +110,10 @@ def _check_rule(policy: Policy, rule: RetentionRule, check: SchemaCheck) -> None
         return
     if not table.primary_key:
         check.add(
-            "error", "no-primary-key", where, f"table {table.name} has no primary key: rules work in key batches"
+            "error",
+            "no-primary-key",
+            where,
+            f"table {table.name} has no primary key: rules work in key batches",
         )
     for ref in rule.anchor_columns:
         _check_anchor(policy, rule, table, ref, check)
@@ -126,7 +129,9 @@ def _check_rule(policy: Policy, rule: RetentionRule, check: SchemaCheck) -> None
     if rule.mark and check.columns(table, [rule.mark], f"{where}.mark"):
         mark = table.columns[rule.mark]
         if mark.kind not in TIME_KINDS:
-            check.add("error", "mark-not-timestamp", f"{where}.mark", f"mark column {rule.mark} is {mark.kind}")
+            check.add(
+                "error", "mark-not-timestamp", f"{where}.mark", f"mark column {rule.mark} is {mark.kind}"
+            )
     for column, action in rule.columns.items():
         place = f"{where}.columns.{column}"
         if not check.columns(table, [column], place):
@@ -140,7 +145,9 @@ def _check_rule(policy: Policy, rule: RetentionRule, check: SchemaCheck) -> None
             check.add("error", "operator-cannot-write", place, f"{table.name}.{column}: {problem}")
 
 
-def _check_anchor(policy: Policy, rule: RetentionRule, table: TableInfo, ref: str, check: SchemaCheck) -> None:
+def _check_anchor(
+    policy: Policy, rule: RetentionRule, table: TableInfo, ref: str, check: SchemaCheck
+) -> None:
     where = f"retention.{rule.name}.since"
     related, _, column = ref.rpartition(".")
     if not related:
@@ -158,7 +165,9 @@ def _check_anchor(policy: Policy, rule: RetentionRule, table: TableInfo, ref: st
     if check.columns(target, [column], where):
         kind = target.columns[column].kind
         if kind not in TIME_KINDS:
-            check.add("error", "anchor-not-timestamp", where, f"anchor {ref} is {kind}, not a date or timestamp")
+            check.add(
+                "error", "anchor-not-timestamp", where, f"anchor {ref} is {kind}, not a date or timestamp"
+            )
 
 
 def _links(policy: Policy, rule: RetentionRule, table: TableInfo, related: TableInfo) -> bool:
@@ -195,7 +204,11 @@ def _check_checks(policy: Policy, check: SchemaCheck) -> None:
         where = f"checks.k_anonymity.{i}"
         table = check.table(k_check.table, where)
         if table is not None:
-            check.columns(table, [*k_check.quasi_identifiers, *([k_check.sensitive] if k_check.sensitive else [])], where)
+            check.columns(
+                table,
+                [*k_check.quasi_identifiers, *([k_check.sensitive] if k_check.sensitive else [])],
+                where,
+            )
     for i, e_check in enumerate(policy.checks.expectations):
         where = f"checks.expectations.{i}"
         table = check.table(e_check.table, where)

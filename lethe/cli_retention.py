@@ -1,0 +1,160 @@
+"""``lethe retention plan|enforce``: storage limitation from the command line."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from lethe.cli_common import emit_json, handle_errors
+from lethe.errors import LetheError
+from lethe.ledger import Ledger
+from lethe.loading import load_policy
+from lethe.retention import RetentionRun, RulePlan, RuleResult, enforce_rule, plan_entry, plan_rule
+from lethe.settings import load_settings
+from lethe.stores import Stores
+from lethe.validation import require_valid
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """``--as-of``: an ISO 8601 instant with a zone (or a date, taken as midnight UTC); default now."""
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise LetheError(
+            f"--as-of {text!r} is not an ISO 8601 date or instant (e.g. 2026-11-25T00:00:00+00:00)"
+        ) from None
+    if moment.tzinfo is None:
+        if len(text) > 10:
+            raise LetheError("--as-of needs a time zone, e.g. 2026-11-25T02:00:00+01:00 or ...Z")
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def print_plans(plans: list[RulePlan]) -> None:
+    """A plan as a table, like ``terraform plan`` for personal data."""
+    click.echo(f"{'rule':28} {'action':9} {'table':28} {'pending':>9} {'held':>6} {'batches':>7}  cut-off")
+    for p in plans:
+        click.echo(
+            f"{p.rule:28} {p.action:9} {p.table:28} {p.pending:>9,} {p.held:>6,} {p.batches:>7}  "
+            f"{p.cutoff.isoformat(timespec='seconds')}"
+        )
+        for child, n in p.children.items():
+            click.echo(f"{'':38}  + {child:24} {n:>9,}")
+        if p.sample_keys:
+            click.echo(
+                f"{'':38}  sample keys: {', '.join(str(k[0] if len(k) == 1 else tuple(k)) for k in p.sample_keys)}"
+            )
+    total = sum(p.pending for p in plans)
+    click.echo(f"{total:,} row(s) to handle in {len(plans)} rule(s); nothing has been changed")
+
+
+def print_results(results: list[RuleResult]) -> None:
+    """The summary of an enforcing run."""
+    click.echo(f"{'rule':28} {'action':9} {'applied':>9} {'held':>6} {'batches':>7} {'remaining':>9}")
+    for r in results:
+        click.echo(f"{r.rule:28} {r.action:9} {r.applied:>9,} {r.held:>6,} {r.batches:>7} {r.remaining:>9}")
+        for child, n in r.children.items():
+            click.echo(f"{'':38}  + {child:24} {n:>9,}")
+
+
+@click.group()
+def retention() -> None:
+    """Plan and enforce the policy's retention rules."""
+
+
+_policy = click.argument("policy_path", metavar="POLICY", type=click.Path(dir_okay=False, path_type=Path))
+_as_of = click.option(
+    "--as-of", "as_of", help="Instant to judge expiry at (ISO 8601 with zone); default now."
+)
+_rules = click.option("--rule", "rules", multiple=True, help="Only this rule (repeatable); default all.")
+_batch = click.option("--batch-size", type=click.IntRange(1, 1_000_000), help="Rows per transaction.")
+
+
+@retention.command()
+@_policy
+@_as_of
+@_rules
+@_batch
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@handle_errors
+def plan(
+    policy_path: Path, as_of: str | None, rules: tuple[str, ...], batch_size: int | None, as_json: bool
+) -> None:
+    """Show what each rule would delete or anonymise now; change nothing."""
+    policy = load_policy(policy_path)
+    with Stores(policy) as stores:
+        require_valid(policy, stores)
+        run = RetentionRun(policy, stores, load_settings(), parse_as_of(as_of))
+        plans = [plan_rule(run, rule, batch_size=batch_size) for rule in run.rules(rules)]
+    if as_json:
+        emit_json({"policy_hash": policy.hash, "as_of": run.as_of, "rules": plans})
+    else:
+        print_plans(plans)
+
+
+@retention.command()
+@_policy
+@_as_of
+@_rules
+@_batch
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@handle_errors
+def enforce(
+    policy_path: Path,
+    as_of: str | None,
+    rules: tuple[str, ...],
+    batch_size: int | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Delete or anonymise expired rows, in batches, recorded in the ledger and verified.
+
+    Shows the plan first and asks for confirmation on a terminal (--yes skips it). Exit 5 when a rule
+    leaves expired rows behind, 6 when another run holds a rule's lock.
+    """
+    policy = load_policy(policy_path)
+    settings = load_settings()
+    settings.require_master_key()
+    with Stores(policy) as stores:
+        require_valid(policy, stores)
+        run = RetentionRun(
+            policy, stores, settings, parse_as_of(as_of), ledger=Ledger.from_settings(settings)
+        )
+        selected = run.rules(rules)
+        started = datetime.now(UTC)
+        plans = [plan_rule(run, rule, batch_size=batch_size) for rule in selected]
+        if not as_json:
+            print_plans(plans)
+        run.ledger.append(plan_entry(run, plans, started))  # type: ignore[union-attr]
+        if not yes:
+            if not sys.stdin.isatty():
+                raise LetheError(
+                    "refusing to change data without confirmation: run on a terminal or pass --yes"
+                )
+            click.confirm("apply these changes?", abort=True)
+        results = []
+        for rule, rule_plan in zip(selected, plans, strict=True):
+            label = f"{rule.name:28}"
+            if rule_plan.pending and not as_json:
+                with click.progressbar(length=rule_plan.pending, label=label) as bar:
+                    results.append(
+                        enforce_rule(
+                            run,
+                            rule,
+                            batch_size=batch_size,
+                            progress=lambda done, _t: bar.update(done - bar.pos),
+                        )
+                    )
+            else:
+                results.append(enforce_rule(run, rule, batch_size=batch_size))
+    if as_json:
+        emit_json({"policy_hash": policy.hash, "run_id": run.run_id, "as_of": run.as_of, "rules": results})
+    else:
+        print_results(results)
+        click.echo(f"run {run.run_id}: verified, recorded in the ledger")

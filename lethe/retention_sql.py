@@ -1,0 +1,218 @@
+"""The SQL of a retention rule: which rows are expired, exempt, already handled; how a batch is rewritten.
+
+A row is *expired* when every anchor it has is before the cut-off: ``since: created_at`` compares one
+column; ``latest_of`` also asks that no related row (found through a foreign key to this table) has a
+timestamp at or after the cut-off, written as ``NOT EXISTS`` so each test uses the related table's
+foreign-key index instead of aggregating it. A row with no anchor value at all is never expired (unknown
+age is not old age). *Exempt* rows have a hold flag set; *handled* rows already hold anonymised values (or
+their ``mark`` is set). *Pending* = expired, matching ``where``, not exempt, not handled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from lethe.dialects import cutoff_param
+from lethe.errors import SchemaMismatchError
+from lethe.operators import Operator, OperatorContext, get_operator
+from lethe.policy import Policy, RetentionRule, TableRef
+from lethe.settings import Settings
+from lethe.stores import Stores
+
+Predicate = sa.ColumnElement[bool]
+
+
+def reflect_table(stores: Stores, store: str, name: str) -> sa.Table:
+    """A fully typed ``sa.Table`` of the store (types matter for binding cut-offs and values)."""
+    schema, _, table = name.rpartition(".")
+    stores.table(TableRef(store=store, table=name))  # clear error when missing
+    return sa.Table(table, sa.MetaData(), autoload_with=stores.engine(store), schema=schema or None)
+
+
+@dataclass(frozen=True)
+class ColumnRewrite:
+    """One column of an anonymise rule: its operator, options and context."""
+
+    column: str
+    operator: type[Operator]
+    options: Any
+    context: OperatorContext
+
+
+@dataclass
+class RuleSql:
+    """Predicates and statements of one rule at one cut-off."""
+
+    rule: RetentionRule
+    table: sa.Table
+    pk: list[sa.Column[Any]]
+    dialect: str
+    cutoff: datetime
+    expired: Predicate
+    matches: Predicate
+    exempt: Predicate | None
+    handled: Predicate | None
+    rewrites: list[ColumnRewrite]
+
+    @property
+    def pending(self) -> Predicate:
+        """Rows the rule must still handle."""
+        parts = [self.expired, self.matches]
+        if self.exempt is not None:
+            parts.append(sa.not_(self.exempt))
+        if self.handled is not None:
+            parts.append(sa.not_(self.handled))
+        return sa.and_(*parts)
+
+    @property
+    def held(self) -> Predicate:
+        """Expired rows kept back by an exemption."""
+        if self.exempt is None:
+            return sa.false()
+        return sa.and_(self.expired, self.matches, self.exempt)
+
+    def key_in(self, keys: Sequence[tuple[Any, ...]]) -> Predicate:
+        """Rows whose primary key is one of ``keys``."""
+        if len(self.pk) == 1:
+            return self.pk[0].in_([k[0] for k in keys])
+        return sa.tuple_(*self.pk).in_(list(keys))
+
+    def after(self, last: tuple[Any, ...] | None) -> Predicate:
+        """Rows after ``last`` in primary-key order (keyset pagination)."""
+        if last is None:
+            return sa.true()
+        if len(self.pk) == 1:
+            return self.pk[0] > last[0]
+        return sa.tuple_(*self.pk) > sa.tuple_(*[sa.literal(v) for v in last])
+
+    def next_keys(self, last: tuple[Any, ...] | None, size: int, *, lock: bool) -> sa.Select[Any]:
+        """The next batch's primary keys, in key order, locked for update on servers."""
+        query = sa.select(*self.pk).where(self.pending, self.after(last)).order_by(*self.pk).limit(size)
+        return query.with_for_update() if lock and self.dialect != "sqlite" else query
+
+    def values(self, as_of: datetime) -> dict[str, Any]:
+        """SET clause of an anonymise batch computed inside the database."""
+        values: dict[str, Any] = {
+            r.column: r.operator.sql(r.options, self.table.c[r.column], self.pk, r.context)
+            for r in self.rewrites
+            if r.operator.in_database
+        }
+        if self.rule.mark:
+            values[self.rule.mark] = sa.literal(as_of, self.table.c[self.rule.mark].type)
+        return values
+
+    @property
+    def python_rewrites(self) -> list[ColumnRewrite]:
+        """Columns whose new values are computed in Python."""
+        return [r for r in self.rewrites if not r.operator.in_database]
+
+
+def _condition(column: sa.Column[Any], spec: Any) -> Predicate:
+    parts: list[Predicate] = []
+    if spec.equals is not None:
+        parts.append(column == sa.literal(spec.equals, column.type))
+    if spec.not_equals is not None:
+        parts.append(sa.or_(column.is_(None), column != sa.literal(spec.not_equals, column.type)))
+    if spec.in_ is not None:
+        parts.append(column.in_(spec.in_))
+    if spec.not_in is not None:
+        parts.append(sa.or_(column.is_(None), column.not_in(spec.not_in)))
+    if spec.is_null is not None:
+        parts.append(column.is_(None) if spec.is_null else column.is_not(None))
+    return sa.and_(*parts)
+
+
+def _flag_set(flag: sa.Column[Any]) -> Predicate:
+    """True when a hold flag is set (boolean true, or a non-zero integer such as MariaDB's TINYINT)."""
+    if isinstance(flag.type, sa.Boolean):
+        return flag == sa.true()
+    return sa.and_(flag.is_not(None), flag != 0)
+
+
+def _link(
+    policy: Policy, stores: Stores, rule: RetentionRule, table: sa.Table, related: sa.Table
+) -> Predicate:
+    """How a related row points at a row of the rule's table."""
+    for fk in related.foreign_keys:
+        if fk.column.table.name == table.name:
+            return fk.parent == table.c[fk.column.name]
+    related_map = policy.table_map(TableRef(store=rule.table.store, table=related.name))
+    if related_map and related_map.subject and related_map.subject_column:
+        subject = policy.subjects[related_map.subject]
+        return related.c[related_map.subject_column] == table.c[subject.key]
+    raise SchemaMismatchError(f"retention.{rule.name}: {related.name} has no foreign key to {table.name}")
+
+
+def build_rule_sql(
+    policy: Policy, stores: Stores, rule: RetentionRule, as_of: datetime, settings: Settings
+) -> RuleSql:
+    """Reflect the rule's tables and build its predicates at ``as_of``."""
+    store = rule.table.store
+    engine = stores.engine(store)
+    dialect = engine.dialect.name
+    tz = policy.stores[store].timezone
+    table = reflect_table(stores, store, rule.table.table)
+    pk = list(table.primary_key.columns)
+    if not pk:
+        raise SchemaMismatchError(f"retention.{rule.name}: {table.name} has no primary key")
+    cutoff = rule.after.cutoff(as_of)
+
+    own: list[sa.Column[Any]] = []
+    not_recent: list[Predicate] = []
+    any_anchor: list[Predicate] = []
+    for ref in rule.anchor_columns:
+        related_name, _, column_name = ref.rpartition(".")
+        if not related_name:
+            column = table.c[column_name]
+            own.append(column)
+            not_recent.append(sa.or_(column.is_(None), column < cutoff_param(column, cutoff, dialect, tz)))
+            any_anchor.append(column.is_not(None))
+            continue
+        related = reflect_table(stores, store, related_name)
+        link = _link(policy, stores, rule, table, related)
+        column = related.c[column_name]
+        recent = sa.select(sa.literal(1)).where(link, column >= cutoff_param(column, cutoff, dialect, tz))
+        not_recent.append(~sa.exists(recent))
+        any_anchor.append(sa.exists(sa.select(sa.literal(1)).where(link, column.is_not(None))))
+    # When an own anchor can never be NULL the "has an anchor" test is always true: leave it out.
+    if not any(not c.nullable for c in own):
+        not_recent.append(sa.or_(*any_anchor))
+    expired = sa.and_(*not_recent)
+
+    matches = sa.and_(sa.true(), *(_condition(table.c[name], spec) for name, spec in rule.where.items()))
+    exempt: Predicate | None = None
+    if rule.unless:
+        exempt = sa.or_(*(_flag_set(table.c[f]) for f in rule.unless))
+
+    rewrites: list[ColumnRewrite] = []
+    for name, action in rule.columns.items():
+        column = table.c[name]
+        info = stores.table(rule.table).column(name)
+        context = OperatorContext(
+            dialect=dialect,
+            scope=f"{store}.{table.name}.{name}",
+            column=info.shape,
+            master_key=settings.master_key,
+            key_version=settings.key_version,
+            siv_key=settings.siv_key,
+        )
+        rewrites.append(ColumnRewrite(name, get_operator(action.operator), action.options, context))
+
+    handled: Predicate | None = None
+    if rule.action == "anonymise":
+        if rule.mark:
+            handled = table.c[rule.mark].is_not(None)
+        else:
+            # A NULL holds nothing to anonymise, so it counts as done whatever the operator.
+            tests = []
+            for r in rewrites:
+                applied = r.operator.applied(r.options, table.c[r.column], r.context)
+                if applied is not None:
+                    tests.append(sa.or_(table.c[r.column].is_(None), applied))
+            handled = sa.and_(*tests) if tests else None
+    return RuleSql(rule, table, pk, dialect, cutoff, expired, matches, exempt, handled, rewrites)
