@@ -1,0 +1,554 @@
+"""The tamper-evident evidence ledger: one append-only, HMAC-chained entry per step of every run.
+
+Each entry's signed body is canonical JSON of the entry; ``mac_n = HMAC(k, mac_{n-1} || seq_n || body_n)``
+with ``k = HKDF(LETHE_LEDGER_KEY, "lethe/ledger/v1")`` and 32 zero bytes before the first entry. A head row
+keeps the last ``(seq, mac)`` under its own MAC, so a truncated tail is visible. Entries carry counts and
+keyed fingerprints of keys, never personal values.
+
+What ``verify`` detects, and what it cannot without an anchor kept elsewhere:
+
+| change made by someone without the key                           | detected |
+|-------------------------------------------------------------------|----------|
+| any column or the body of an entry modified (incl. its MAC)       | yes: first modified seq |
+| an entry deleted in the middle                                    | yes: seq gap |
+| entries reordered (bodies/MACs or seq values swapped)             | yes: "out of order" |
+| tail truncated, head row left in place                            | yes: head beyond the last entry |
+| head row deleted while entries exist                              | yes |
+| head row forged or edited                                         | yes: head MAC invalid |
+| entries beyond the head (forged, or an old head row restored)     | yes |
+| ALL entries and the head deleted                                  | only with min_count / expected_head |
+| whole table rolled back to an earlier consistent copy, head too   | only with expected_head |
+| anything done by someone who holds the ledger key                 | no: protect the key |
+
+``expected_head`` is a ``(seq, mac)`` pair from ``lethe ledger head`` (e.g. the Prefect artifact of the
+last run), ``min_count`` a count the operator knows the ledger reached.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import random
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+
+from lethe.crypto import canonical_json, derive_key
+from lethe.errors import LedgerError, LedgerTamperedError, SettingsError
+from lethe.settings import MIN_KEY_BYTES, Settings
+
+Scalar = str | int | float | bool | None
+ZERO_MAC = bytes(32)
+BODY_VERSION = 1
+_PAGE = 500
+_ATTEMPTS = 6
+# Stricter than "starts with fp": the shape lethe.crypto.fingerprint produces, so no raw value slips in.
+_FINGERPRINT = re.compile(r"fp[0-9]+:[0-9a-f]{16,64}")
+_LIMITS = {"run_id": 255, "flow": 255, "rule": 255, "policy_hash": 128, "action": 64, "outcome": 64}
+_TEXT_COLUMNS = ("run_id", "flow", "policy_hash", "rule", "action", "outcome")
+_TIME_COLUMNS = ("recorded_at", "started_at", "ended_at")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What one step of a run did: counts and fingerprints of affected keys, never values."""
+
+    run_id: str
+    flow: str
+    policy_hash: str
+    action: str
+    outcome: str
+    started_at: datetime
+    ended_at: datetime
+    rule: str | None = None
+    counts: Mapping[str, int] = field(default_factory=dict)
+    fingerprints: Sequence[str] = ()
+    details: Mapping[str, Scalar] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Reject raw values, naive datetimes and anything the signed body cannot hold exactly."""
+        for name, limit in _LIMITS.items():
+            value = getattr(self, name)
+            if name == "rule" and value is None:
+                continue
+            if not isinstance(value, str) or len(value) > limit:
+                raise LedgerError(f"ledger entry field {name} must be a string of at most {limit} characters")
+        for name in ("started_at", "ended_at"):
+            moment = getattr(self, name)
+            if not isinstance(moment, datetime) or moment.utcoffset() is None:
+                raise LedgerError(f"ledger entry field {name} must be a timezone-aware datetime")
+        if isinstance(self.fingerprints, str) or not all(
+            isinstance(fp, str) and _FINGERPRINT.fullmatch(fp) for fp in self.fingerprints
+        ):
+            # The value is not echoed: it may be exactly the personal data this guard keeps out.
+            raise LedgerError("ledger fingerprints must be keyed fingerprints (fp1:...), never raw values")
+        if not all(isinstance(k, str) and type(v) is int for k, v in self.counts.items()):
+            raise LedgerError("ledger counts must map names to integers")
+        for key, value in self.details.items():
+            ok = value is None or isinstance(value, str | int | float | bool)
+            if not isinstance(key, str) or not ok or (isinstance(value, float) and not math.isfinite(value)):
+                raise LedgerError(
+                    f"ledger detail {key!r} must be a finite scalar (str, int, float, bool, None)"
+                )
+        # Frozen copies, so an entry cannot change after it was validated or signed.
+        object.__setattr__(self, "counts", dict(self.counts))
+        object.__setattr__(self, "fingerprints", tuple(self.fingerprints))
+        object.__setattr__(self, "details", dict(self.details))
+
+
+@dataclass(frozen=True)
+class RecordedEntry:
+    """An entry as stored: its position in the chain, when it was recorded, and its MAC (hex)."""
+
+    seq: int
+    recorded_at: datetime
+    entry: LedgerEntry
+    mac: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Outcome of a verification; ``problem`` names the first thing found wrong."""
+
+    ok: bool
+    count: int
+    head_seq: int | None
+    head_mac: str | None
+    first_bad_seq: int | None
+    problem: str | None
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timestamps stored in UTC; naive values read back (SQLite, MariaDB) are UTC by construction."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        """Microsecond precision on MySQL/MariaDB, whose DATETIME drops fractions by default."""
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert to UTC; drop the zone where the column cannot keep it."""
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name in ("sqlite", "mysql", "mariadb") else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Always hand back an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+ledger_table = sa.Table(
+    "lethe_ledger",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.String(_LIMITS["run_id"]), nullable=False, index=True),
+    sa.Column("flow", sa.String(_LIMITS["flow"]), nullable=False),
+    sa.Column("policy_hash", sa.String(_LIMITS["policy_hash"]), nullable=False),
+    sa.Column("rule", sa.String(_LIMITS["rule"]), nullable=True),
+    sa.Column("action", sa.String(_LIMITS["action"]), nullable=False),
+    sa.Column("outcome", sa.String(_LIMITS["outcome"]), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=False),
+    # LONGTEXT on MariaDB: its TEXT stops at 64 KiB, less than an entry with many fingerprints.
+    sa.Column("body", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
+    sa.Column("mac", sa.CHAR(64), nullable=False),
+    # Binary collation: MariaDB's default one would make the run id filter case-insensitive.
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+head_table = sa.Table(
+    "lethe_ledger_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("mac", sa.CHAR(64), nullable=False),
+    sa.Column("head_mac", sa.CHAR(64), nullable=False),
+    mysql_charset="utf8mb4",
+)
+
+
+def _body(entry: LedgerEntry, recorded_at: datetime) -> dict[str, object]:
+    """The signed body of an entry: every field, datetimes as UTC ISO 8601."""
+    body: dict[str, object] = {name: getattr(entry, name) for name in _TEXT_COLUMNS}
+    for name, moment in (("recorded_at", recorded_at), ("started_at", entry.started_at)):
+        body[name] = moment.astimezone(UTC).isoformat()
+    body.update(v=BODY_VERSION, ended_at=entry.ended_at.astimezone(UTC).isoformat())
+    body.update(counts=dict(entry.counts), fingerprints=list(entry.fingerprints), details=dict(entry.details))
+    return body
+
+
+def _parse_body(seq: int, text: str) -> tuple[datetime, LedgerEntry]:
+    """Rebuild (recorded_at, entry) from a stored body; an unreadable body counts as tampering."""
+    try:
+        body = json.loads(text)
+        fields: dict[str, Any] = {name: body[name] for name in (*_TEXT_COLUMNS, "counts", "fingerprints")}
+        fields.update({name: datetime.fromisoformat(body[name]) for name in _TIME_COLUMNS})
+        recorded_at = fields.pop("recorded_at")
+        return recorded_at, LedgerEntry(**fields, details=body["details"])
+    except (ValueError, TypeError, KeyError, AttributeError, LedgerError) as exc:
+        raise LedgerTamperedError(f"entry {seq} has an unreadable body") from exc
+
+
+def _transient(exc: SQLAlchemyError) -> bool:
+    """True for races another attempt can win: a taken seq, a busy SQLite file, a deadlock."""
+    if isinstance(exc, IntegrityError):
+        return True
+    text = str(getattr(exc, "orig", "")).lower()
+    return isinstance(exc, OperationalError) and any(
+        word in text for word in ("locked", "busy", "deadlock", "lock wait", "could not serialize")
+    )
+
+
+class Ledger:
+    """Append to, read and verify the evidence ledger in any SQLAlchemy database."""
+
+    def __init__(self, engine: sa.Engine, key: bytes) -> None:
+        """Use ``engine`` for storage and ``key`` (the ledger key, >= 32 bytes) for the MAC chain."""
+        if len(key) < MIN_KEY_BYTES:
+            raise SettingsError(f"the ledger key must be at least {MIN_KEY_BYTES} bytes")
+        self._engine = engine
+        self._mac_key = derive_key(key, "lethe/ledger/v1")
+        # A separate key for the head, so a head MAC can never pass for an entry MAC or the reverse.
+        self._head_key = derive_key(key, "lethe/ledger/head/v1")
+        self._url = engine.url.render_as_string(hide_password=True)
+        self._schema_ready = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Ledger:
+        """Open the ledger named by LETHE_LEDGER_URL, creating a SQLite file's folder if needed."""
+        key = settings.require_ledger_key()
+        try:
+            url = sa.make_url(settings.ledger_url)
+            path = url.database or ":memory:"
+            # A file path: make its folder, as SQLite creates the file but not the folders on the way.
+            if url.get_backend_name() == "sqlite" and path != ":memory:" and not path.startswith("file:"):
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url)
+        except ArgumentError as exc:
+            raise SettingsError("LETHE_LEDGER_URL is not a usable SQLAlchemy URL") from exc
+        except ImportError as exc:
+            raise SettingsError("LETHE_LEDGER_URL names a database driver that is not installed") from exc
+        return cls(engine, key)
+
+    def create_schema(self) -> None:
+        """Create the ledger tables if missing; idempotent and safe against a concurrent creator."""
+        if self._schema_ready:
+            return
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self._engine.begin() as conn:
+                    metadata.create_all(conn, checkfirst=True)
+                break
+            except SQLAlchemyError as exc:
+                # Two processes may both see "no table" and race to create it; the loser retries.
+                if attempt == _ATTEMPTS - 1:
+                    raise LedgerError(f"cannot create the ledger tables at {self._url}") from exc
+                time.sleep(0.02 * (attempt + 1))
+        self._schema_ready = True
+
+    def append(self, entry: LedgerEntry) -> RecordedEntry:
+        """Append one entry in its own transaction."""
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Iterable[LedgerEntry]) -> list[RecordedEntry]:
+        """Append entries atomically in one transaction, retrying races with concurrent appenders."""
+        batch = list(entries)
+        if not batch:
+            return []
+        self.create_schema()
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self._write_transaction() as conn:
+                    return self._append_locked(conn, batch)
+            except SQLAlchemyError as exc:
+                if attempt == _ATTEMPTS - 1 or not _transient(exc):
+                    hint = "if this persists, run `lethe ledger verify`"
+                    raise LedgerError(f"cannot write the ledger at {self._url} ({hint})") from exc
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def append_on(self, connection: sa.Connection, entries: Iterable[LedgerEntry]) -> list[RecordedEntry]:
+        """Append inside the caller's open transaction on the ledger's database; the caller commits.
+
+        No retry here: a concurrent appender makes this fail loudly, and the caller's transaction must be
+        rolled back. On SQLite, start that transaction with ``BEGIN IMMEDIATE`` to avoid such failures.
+        """
+        batch = list(entries)
+        if not batch:
+            return []
+        # Created through the ledger's own engine: DDL would commit the caller's transaction on MariaDB.
+        self.create_schema()
+        try:
+            return self._append_locked(connection, batch)
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"cannot write the ledger at {self._url}") from exc
+
+    def entries(
+        self, since_seq: int = 0, limit: int | None = None, *, run_id: str | None = None
+    ) -> Iterator[RecordedEntry]:
+        """Stream entries after ``since_seq`` in seq order, optionally of one run (MACs not checked)."""
+        self.create_schema()
+        where = [] if run_id is None else [ledger_table.c.run_id == run_id]
+        remaining = limit
+        for row in self._rows(since_seq, None, where):
+            if remaining is not None:
+                if remaining <= 0:
+                    return
+                remaining -= 1
+            recorded_at, entry = _parse_body(row.seq, row.body)
+            yield RecordedEntry(seq=row.seq, recorded_at=recorded_at, entry=entry, mac=row.mac)
+
+    def head(self) -> tuple[int, str] | None:
+        """The (seq, mac) of the head row after checking its MAC; None for an empty ledger."""
+        self.create_schema()
+        head = self._read_head()
+        if head is None:
+            return None
+        if not self._head_ok(head):
+            raise LedgerTamperedError("head MAC invalid: the head row was forged or the key is wrong")
+        return int(head.seq), str(head.mac)
+
+    def verify(
+        self, expected_head: tuple[int, str] | None = None, min_count: int | None = None
+    ) -> VerifyReport:
+        """Walk the whole chain (streaming) and report the first modified, missing or misplaced entry."""
+        self.create_schema()
+        chain = _Chain(self, expected_head)
+        try:
+            head = self._read_head()
+            chain.walk(0, None)
+            head_seq = int(head.seq) if head is not None else 0
+            if chain.problem is None and chain.last != head_seq:
+                # Appends may have committed while we walked: re-read the head, then walk up to it.
+                head = self._read_head()
+                head_seq = int(head.seq) if head is not None else 0
+                if chain.last < head_seq:
+                    chain.walk(chain.last, head_seq)
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"cannot read the ledger at {self._url}") from exc
+        head_ok = head is None or self._head_ok(head)
+        last, head_seq = chain.last, 0 if head is None else int(head.seq)
+        anchor_seq = 0 if expected_head is None else expected_head[0]
+        # (found, first bad seq, problem), in the order they are reported.
+        checks: list[tuple[bool, int | None, str]] = [
+            (not head_ok, None, "head MAC invalid: the head row was forged or altered"),
+            (head is None and last > 0, None, f"head row missing while {last} entries exist"),
+            (head_seq > last, last + 1, f"head records {head_seq} entries but the ledger ends at {last}: "
+             "tail truncated"),
+            (head_seq < last, head_seq + 1, f"entries after {head_seq} are not covered by the head: "
+             "the head row was rolled back"),
+            (head is not None and str(head.mac) != chain.prev.hex(), head_seq,
+             f"head does not match entry {head_seq}: the head row was replaced"),
+            (anchor_seq > last, last + 1, f"the anchor expects entry {anchor_seq} but the ledger ends at "
+             f"{last}: entries were removed or the ledger was rolled back"),
+            ((min_count or 0) > last, last + 1, f"the ledger has {last} entries, fewer than the "
+             f"{min_count} expected"),
+        ]  # fmt: skip
+        if chain.problem is None:
+            chain.first_bad, chain.problem = next(
+                ((seq, why) for hit, seq, why in checks if hit), (None, None)
+            )
+        elif chain.first_bad == 1 and chain.mac_failed and not head_ok:
+            chain.problem = (
+                "MACs do not match the key: wrong LETHE_LEDGER_KEY, or the whole ledger was rewritten"
+            )
+        return VerifyReport(
+            ok=chain.problem is None,
+            count=last,
+            head_seq=None if head is None else head_seq,
+            head_mac=None if head is None else str(head.mac),
+            first_bad_seq=chain.first_bad,
+            problem=chain.problem,
+        )
+
+    def verify_or_raise(
+        self, expected_head: tuple[int, str] | None = None, min_count: int | None = None
+    ) -> VerifyReport:
+        """Verify, raising LedgerTamperedError with the problem when anything is wrong."""
+        report = self.verify(expected_head, min_count)
+        if not report.ok:
+            raise LedgerTamperedError(report.problem or "ledger verification failed")
+        return report
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _entry_mac(self, prev: bytes, seq: int, body: bytes) -> bytes:
+        """MAC of entry ``seq`` chained to the previous MAC."""
+        return hmac.new(self._mac_key, prev + seq.to_bytes(8, "big") + body, sha256).digest()
+
+    def _head_mac(self, seq: int, mac_hex: str) -> str:
+        """MAC of the head row, binding the last seq to the last entry MAC."""
+        message = b"head" + seq.to_bytes(8, "big") + bytes.fromhex(mac_hex)
+        return hmac.new(self._head_key, message, sha256).hexdigest()
+
+    def _head_ok(self, head: sa.Row[Any]) -> bool:
+        """True when the head row's MAC is valid under our key."""
+        try:
+            return hmac.compare_digest(self._head_mac(int(head.seq), str(head.mac)), str(head.head_mac))
+        except (ValueError, OverflowError):
+            return False
+
+    def _read_head(self, conn: sa.Connection | None = None) -> sa.Row[Any] | None:
+        """The head row; on the caller's ``conn`` locked FOR UPDATE (SQLite ignores it: BEGIN IMMEDIATE)."""
+        query = sa.select(head_table).where(head_table.c.id == 1)
+        if conn is not None:
+            return conn.execute(query.with_for_update()).first()
+        with self._engine.connect() as own:
+            return own.execute(query).first()
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[sa.Connection]:
+        """A transaction that holds the write lock from its first read, so two appenders serialise."""
+        if self._engine.dialect.name != "sqlite":
+            with self._engine.begin() as conn:
+                yield conn
+            return
+        # pysqlite defers BEGIN until the first write; take the lock up front with BEGIN IMMEDIATE.
+        with self._engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.exec_driver_sql("COMMIT")
+            except BaseException:
+                with suppress(SQLAlchemyError):
+                    conn.exec_driver_sql("ROLLBACK")
+                raise
+
+    def _append_locked(self, conn: sa.Connection, batch: list[LedgerEntry]) -> list[RecordedEntry]:
+        """Chain ``batch`` after the head and write entries and head on ``conn`` (already locked)."""
+        head = self._read_head(conn)
+        if head is None:
+            if conn.execute(sa.select(ledger_table.c.seq).limit(1)).first() is not None:
+                raise LedgerTamperedError("head row missing while entries exist: refusing to append")
+            seq, prev = 0, ZERO_MAC
+        elif not self._head_ok(head):
+            raise LedgerTamperedError("head MAC invalid: refusing to append (wrong key or forged head)")
+        else:
+            seq, prev = int(head.seq), bytes.fromhex(head.mac)
+        recorded_at = datetime.now(UTC)
+        rows: list[dict[str, object]] = []
+        recorded: list[RecordedEntry] = []
+        for entry in batch:
+            seq += 1
+            try:
+                body = canonical_json(_body(entry, recorded_at))
+            except (TypeError, ValueError) as exc:
+                raise LedgerError(f"ledger entry for run {entry.run_id} cannot be serialised") from exc
+            prev = self._entry_mac(prev, seq, body)
+            row: dict[str, object] = {name: getattr(entry, name) for name in _TEXT_COLUMNS}
+            row.update(seq=seq, recorded_at=recorded_at, body=body.decode("utf-8"), mac=prev.hex())
+            row.update(started_at=entry.started_at, ended_at=entry.ended_at)
+            rows.append(row)
+            recorded.append(RecordedEntry(seq=seq, recorded_at=recorded_at, entry=entry, mac=prev.hex()))
+        conn.execute(sa.insert(ledger_table), rows)
+        values = {"seq": seq, "mac": prev.hex(), "head_mac": self._head_mac(seq, prev.hex())}
+        if head is None:
+            conn.execute(sa.insert(head_table).values(id=1, **values))
+        else:
+            conn.execute(sa.update(head_table).where(head_table.c.id == 1).values(**values))
+        return recorded
+
+    def _rows(self, after: int, upto: int | None, where: list[Any] | None = None) -> Iterator[sa.Row[Any]]:
+        """Rows with ``after < seq <= upto`` in seq order, one short keyset-paged query at a time.
+
+        Short queries, not one long cursor, so a long verify never holds a lock appenders wait on.
+        """
+        cols = ledger_table.c
+        while True:
+            query = sa.select(ledger_table).where(cols.seq > after, *(where or [])).order_by(cols.seq)
+            if upto is not None:
+                query = query.where(cols.seq <= upto)
+            try:
+                with self._engine.connect() as conn:
+                    page = conn.execute(query.limit(_PAGE)).all()
+            except SQLAlchemyError as exc:
+                raise LedgerError(f"cannot read the ledger at {self._url}") from exc
+            yield from page
+            if len(page) < _PAGE:
+                return
+            after = int(page[-1].seq)
+
+
+class _Chain:
+    """Running state of a verification walk: last good seq and MAC, and the first problem found."""
+
+    def __init__(self, ledger: Ledger, anchor: tuple[int, str] | None) -> None:
+        """Start before entry 1."""
+        self.ledger, self.anchor = ledger, anchor
+        self.last, self.prev = 0, ZERO_MAC
+        self.first_bad: int | None = None
+        self.problem: str | None = None
+        self.mac_failed = False
+
+    def walk(self, after: int, upto: int | None) -> None:
+        """Check rows after ``after`` (up to ``upto``), stopping at the first problem."""
+        for row in self.ledger._rows(after, upto):
+            seq, expected = int(row.seq), self.last + 1
+            mac = self._mac_of(expected, row)
+            if seq != expected:
+                what = f"entry {expected} is" if seq == expected + 1 else f"entries {expected}..{seq - 1} are"
+                problem = f"{what} missing (gap between {self.last} and {seq})"
+            elif mac is None or not hmac.compare_digest(mac.hex(), str(row.mac)):
+                self.mac_failed = True
+                moved = self._find_moved(seq)
+                problem = (
+                    f"entry {seq} was modified"
+                    if moved is None
+                    else (f"entries out of order: the entry signed as {seq} is stored at seq {moved}")
+                )
+            elif (column := self._column_mismatch(row)) is not None:
+                problem = f"entry {seq} was modified (column {column} differs from its signed body)"
+            elif self.anchor is not None and self.anchor[0] == seq and self.anchor[1] != mac.hex():
+                problem = f"entry {seq} does not match the anchor: the ledger was rewritten or rolled back"
+            else:
+                self.last, self.prev = seq, mac
+                continue
+            self.first_bad, self.problem = expected, problem
+            return
+
+    def _mac_of(self, seq: int, row: sa.Row[Any]) -> bytes | None:
+        """The MAC the row's body should carry at ``seq`` after ``self.prev``; None if not JSON."""
+        try:
+            body = canonical_json(json.loads(row.body))
+        except (TypeError, ValueError):
+            return None
+        return self.ledger._entry_mac(self.prev, seq, body)
+
+    def _find_moved(self, seq: int) -> int | None:
+        """The later seq holding the entry that was signed as ``seq``, if rows were swapped."""
+        for row in self.ledger._rows(seq, None):
+            mac = self._mac_of(seq, row)
+            if mac is not None and hmac.compare_digest(mac.hex(), str(row.mac)):
+                return int(row.seq)
+        return None
+
+    @staticmethod
+    def _column_mismatch(row: sa.Row[Any]) -> str | None:
+        """Name of the first indexed column whose value differs from the (MAC-checked) body."""
+        recorded_at, entry = _parse_body(int(row.seq), row.body)
+        if row.recorded_at != recorded_at:
+            return "recorded_at"
+        names = (*_TEXT_COLUMNS, "started_at", "ended_at")
+        return next((name for name in names if getattr(row, name) != getattr(entry, name)), None)
