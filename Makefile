@@ -71,8 +71,8 @@ demo: $(VENV)/.installed ## seed the demo store in var/demo/ and run the main jo
 bench: $(VENV)/.installed ## run the benchmarks (BENCH_ARGS='...')
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
-serve: $(VENV)/.installed ## serve the Prefect deployments (placeholder: deployments.serve)
-	$(BIN)/python -m deployments.serve
+serve: $(VENV)/.installed ## start a local Prefect server (UI on :4200) and serve the deployments
+	$(BIN)/python -m deployments.serve --with-server
 
 # ------------------------------------------------------------------------------------------------ checks
 
