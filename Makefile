@@ -66,7 +66,7 @@ install: $(VENV)/.installed ## create .venv with the runtime dependencies only
 # ------------------------------------------------------------------------------------------------ run
 
 demo: $(VENV)/.installed ## seed the demo store in var/demo/ and run the main job on it
-	$(BIN)/lethe demo
+	$(BIN)/python -m flows.demo
 
 bench: $(VENV)/.installed ## run the benchmarks (BENCH_ARGS='...')
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

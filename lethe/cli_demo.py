@@ -1,27 +1,34 @@
-"""``lethe demo``: seed the demo shop into SQLite and run everything Lethe can do on it, step by step."""
+"""``lethe demo``: seed the demo shop into SQLite, validate the demo policy against it, show the plan.
+
+``make demo`` runs this first, then the Prefect flows on the same store (``flows/demo.py``); this command
+is the part that needs no orchestrator. The demo judges expiry at the instant the data was generated for
+(``DemoSpec.as_of``), so its figures are the same on every machine and every day.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from lethe.cli_common import handle_errors
+from lethe.cli_retention import print_plans
 from lethe.cli_validate import print_report, run_validation
-from lethe.coverage import undeclared
 from lethe.demo import DemoSpec, seed
-from lethe.ledger import Ledger, LedgerEntry
+from lethe.errors import SchemaMismatchError
 from lethe.loading import load_policy
+from lethe.retention import RetentionRun, plan_rule
 from lethe.settings import load_settings
-from lethe.stores import create_store_engine
+from lethe.stores import Stores, create_store_engine
 
 DEMO_DIR = Path("var/demo")
+DEMO_DATABASE = DEMO_DIR / "shop.db"
+DEMO_POLICY = Path("config/demo.yaml")
 KEYS_FILE = DEMO_DIR / "keys.env"
 DEMO_KEYS = ("LETHE_LEDGER_KEY", "LETHE_MASTER_KEY")
+DEMO_AS_OF = DemoSpec().as_of
 
 
 def ensure_demo_keys(path: Path = KEYS_FILE) -> None:
@@ -42,58 +49,56 @@ def ensure_demo_keys(path: Path = KEYS_FILE) -> None:
             os.environ.setdefault(name, value.strip())
 
 
-def _step(title: str) -> None:
+def demo_environment() -> None:
+    """Keys, and the demo store's URL for config/demo.yaml."""
+    ensure_demo_keys()
+    os.environ.setdefault("LETHE_DEMO_URL", f"sqlite:///{DEMO_DATABASE}")
+
+
+def step(title: str) -> None:
+    """Print a step heading."""
     click.echo(click.style(f"\n== {title}", bold=True))
+
+
+def seed_demo(customers: int, reseed: bool) -> None:
+    """Seed the demo store unless it exists (or ``reseed``)."""
+    if DEMO_DATABASE.exists() and not reseed:
+        click.echo(f"  using {DEMO_DATABASE} (pass --reseed to start over)")
+        return
+    engine = create_store_engine(os.environ["LETHE_DEMO_URL"])
+    try:
+        with click.progressbar(length=customers, label="  seeding customers") as bar:
+            counts = seed(
+                engine, DemoSpec(customers=customers), progress=lambda done, _t: bar.update(done - bar.pos)
+            )
+    finally:
+        engine.dispose()
+    click.echo("  " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))
 
 
 @click.command()
 @click.option(
-    "--policy", "policy_path", default="config/demo.yaml", show_default=True, type=click.Path(path_type=Path)
+    "--policy", "policy_path", default=str(DEMO_POLICY), show_default=True, type=click.Path(path_type=Path)
 )
-@click.option("--customers", default=5000, show_default=True, help="Size of the demo shop.")
+@click.option(
+    "--customers", default=5000, show_default=True, type=click.IntRange(1), help="Size of the demo shop."
+)
 @click.option("--reseed", is_flag=True, help="Seed again even when the demo database exists.")
 @handle_errors
 def demo(policy_path: Path, customers: int, reseed: bool) -> None:
-    """Seed the demo shop (SQLite under var/demo/) and run Lethe's jobs on it."""
-    ensure_demo_keys()
-    settings = load_settings()
-    started = datetime.now(UTC)
-    database = DEMO_DIR / "shop.db"
-    os.environ.setdefault("LETHE_DEMO_URL", f"sqlite:///{database}")
+    """Seed the demo shop (SQLite under var/demo/), validate the demo policy, and show the retention plan."""
+    demo_environment()
+    step(f"1. demo store {DEMO_DATABASE}")
+    seed_demo(customers, reseed)
 
-    _step("1. demo store")
-    if reseed or not database.exists():
-        spec = DemoSpec(customers=customers)
-        engine = create_store_engine(os.environ["LETHE_DEMO_URL"])
-        with click.progressbar(length=customers, label="seeding customers", file=None) as bar:
-            counts = seed(engine, spec, progress=lambda done, _total: bar.update(done - bar.pos))
-        engine.dispose()
-        click.echo("  " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))
-    else:
-        click.echo(f"  using {database} (pass --reseed to start over)")
-
-    _step(f"2. validate {policy_path} against the schema, and scan for undeclared personal data")
+    step(f"2. validate {policy_path} against the schema, and scan for undeclared personal data")
     policy = load_policy(policy_path)
     findings, scan = run_validation(policy)
     print_report(policy, findings, scan)
+    if any(f.severity == "error" for f in findings):
+        raise SchemaMismatchError("the demo policy does not fit the demo store")
 
-    _step("3. evidence ledger")
-    ledger = Ledger.from_settings(settings)
-    errors = [f for f in findings if f.severity == "error"]
-    ledger.append(
-        LedgerEntry(
-            run_id=str(uuid.uuid4()),
-            flow="demo.validate",
-            policy_hash=policy.hash,
-            action="validate",
-            outcome="valid" if not errors else "invalid",
-            started_at=started,
-            ended_at=datetime.now(UTC),
-            counts={"errors": len(errors), "findings": len(findings), "undeclared": len(undeclared(scan))},
-        )
-    )
-    report = ledger.verify()
-    click.echo(
-        f"  ledger {settings.ledger_url}: {report.count} entries, chain {'OK' if report.ok else 'BROKEN'}"
-    )
-    click.echo("  see it with: .venv/bin/lethe ledger show   (keys in var/demo/keys.env for the demo only)")
+    step(f"3. retention plan at {DEMO_AS_OF.isoformat()} (a dry run: nothing changes)")
+    with Stores(policy) as stores:
+        run = RetentionRun(policy, stores, load_settings(), DEMO_AS_OF)
+        print_plans([plan_rule(run, rule) for rule in policy.retention])
