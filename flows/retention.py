@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from tasks.retention import (
     enforce_rule_task,
     plan_rule_task,
+    publish_ledger_head_task,
     publish_summary_task,
     record_plan_task,
     validate_policy_task,
@@ -69,6 +70,7 @@ def retention_flow(
     # verify, and record that they found nothing to do.
     results = [enforce_rule_task(policy, name, moment, run_id, batch_size) for name in names]
     publish_summary_task(results, f"retention run at {moment.isoformat()}")
+    publish_ledger_head_task()
     applied = sum(r.applied for r in results)
     logger.info("retention done: %d rows in %d rules, verified", applied, len(results))
     return {"pending": total, "applied": applied}

@@ -13,7 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
@@ -151,6 +156,22 @@ def _table_rows(items: list[RulePlan] | list[RuleResult]) -> list[dict[str, Any]
         row["children"] = ", ".join(f"{k}: {v}" for k, v in item.children.items()) or "-"
         rows.append({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()})
     return rows
+
+
+@task(name="publish-ledger-head", cache_policy=NO_CACHE, persist_result=False)
+def publish_ledger_head_task() -> None:
+    """Publish the ledger's head as an artifact: an anchor outside the ledger for `lethe ledger verify`."""
+    ledger = Ledger.from_settings(load_settings())
+    head = ledger.head()
+    if head is None:
+        return
+    seq, mac = head
+    create_markdown_artifact(
+        f"Evidence ledger head after this run: `{seq}:{mac}`\n\n"
+        f"Check later that nothing was removed or rolled back: `lethe ledger verify --expect-head {seq}:{mac}`",
+        key="ledger-head",
+        description="anchor of the evidence ledger",
+    )
 
 
 @task(name="publish-summary", cache_policy=NO_CACHE, persist_result=False)
