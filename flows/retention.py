@@ -14,6 +14,7 @@ from tasks.retention import (
     plan_rule_task,
     publish_ledger_head_task,
     publish_summary_task,
+    record_approval_task,
     record_plan_task,
     validate_policy_task,
 )
@@ -61,7 +62,9 @@ def retention_flow(
         return {"pending": total, "applied": 0}
     if total > approval_threshold:
         logger.warning("%d rows would change (threshold %d): waiting for approval", total, approval_threshold)
-        answer = pause_flow_run(wait_for_input=Approval, timeout=24 * 3600)
+        asked_at = datetime.now(UTC)
+        answer = pause_flow_run(wait_for_input=Approval, timeout=24 * 3600, poll_interval=2)
+        record_approval_task(policy, run_id, answer.approve, total, asked_at)
         if not answer.approve:
             logger.warning("not approved: nothing changed")
             return {"pending": total, "applied": 0}

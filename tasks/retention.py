@@ -24,7 +24,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
 from lethe.errors import TransientStoreError
-from lethe.ledger import Ledger
+from lethe.ledger import Ledger, LedgerEntry
 from lethe.loading import load_policy
 from lethe.retention import RetentionRun, RulePlan, RuleResult, enforce_rule, plan_entry, plan_rule
 from lethe.settings import load_settings
@@ -98,6 +98,27 @@ def record_plan_task(
         run = _run(policy_path, as_of, run_id, stores, with_ledger=True)
         assert run.ledger is not None
         return run.ledger.append(plan_entry(run, plans, started)).seq
+
+
+@task(name="record-approval", cache_policy=NO_CACHE, persist_result=False)
+def record_approval_task(
+    policy_path: str, run_id: str, approved: bool, pending: int, asked_at: datetime
+) -> None:
+    """Record an operator's decision on a large change in the ledger."""
+    policy = load_policy(policy_path)
+    ledger = Ledger.from_settings(load_settings())
+    ledger.append(
+        LedgerEntry(
+            run_id=run_id,
+            flow="retention",
+            policy_hash=policy.hash,
+            action="retention.approval",
+            outcome="approved" if approved else "rejected",
+            started_at=asked_at,
+            ended_at=datetime.now(UTC),
+            counts={"pending": pending},
+        )
+    )
 
 
 class _ProgressReporter:

@@ -1,0 +1,161 @@
+"""The retention flow under a real (local, temporary) Prefect server: dry run, enforcement, approval, no leaks.
+
+One Prefect harness for the whole module (it takes seconds to start); the store is a small demo shop in
+SQLite. After the runs, Prefect's own database and the captured logs are searched for personal values.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from lethe.demo import DemoSpec, seed
+from lethe.ledger import Ledger
+from lethe.settings import load_settings
+from lethe.stores import create_store_engine
+
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICY = str(ROOT / "config" / "demo.yaml")
+AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
+MARKER_EMAIL = "marker-5a9c1e@example.org"
+MARKER_NAME = "Zelda Markerova-Quist"
+
+
+@pytest.fixture(scope="module")
+def prefect_server() -> Iterator[str]:
+    """A temporary Prefect server; yields the path of its SQLite database."""
+    import prefect.settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        url = prefect.settings.PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
+        yield str(url).split("///", 1)[1]
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: str) -> str:
+    """A 300-customer demo shop with a marked inactive customer; keys and ledger in tmp_path."""
+    url = f"sqlite:///{tmp_path}/shop.db"
+    monkeypatch.setenv("LETHE_DEMO_URL", url)
+    monkeypatch.setenv("LETHE_MASTER_KEY", "ab" * 32)
+    monkeypatch.setenv("LETHE_LEDGER_KEY", "cd" * 32)
+    monkeypatch.setenv("LETHE_LEDGER_URL", f"sqlite:///{tmp_path}/ledger.db")
+    engine = create_store_engine(url)
+    seed(engine, DemoSpec(customers=300))
+    with engine.begin() as connection:
+        # Customer 3 has been inactive for years in the demo data: the marker must be anonymised away.
+        connection.execute(
+            sa.text("UPDATE customers SET email = :e, full_name = :n WHERE id = 3"),
+            {"e": MARKER_EMAIL, "n": MARKER_NAME},
+        )
+    engine.dispose()
+    return url
+
+
+def _count(url: str, sql: str) -> int:
+    engine = create_store_engine(url)
+    with engine.connect() as connection:
+        value = connection.execute(sa.text(sql)).scalar_one()
+    engine.dispose()
+    return int(value)
+
+
+def test_dry_run_changes_nothing_and_records_the_plan(shop: str) -> None:
+    from flows.retention import retention_flow
+
+    sessions_before = _count(shop, "SELECT count(*) FROM web_sessions")
+    outcome = retention_flow(policy=POLICY, as_of=AS_OF, dry_run=True)
+    assert outcome["pending"] > 0 and outcome["applied"] == 0
+    assert _count(shop, "SELECT count(*) FROM web_sessions") == sessions_before
+    entries = list(Ledger.from_settings(load_settings()).entries())
+    assert [e.entry.action for e in entries] == ["retention.plan"]
+
+
+def test_enforcement_applies_verifies_records_and_leaks_nothing(
+    shop: str, prefect_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from flows.retention import retention_flow
+
+    caplog.set_level(logging.DEBUG)
+    first = retention_flow(policy=POLICY, as_of=AS_OF, approval_threshold=1_000_000)
+    assert first["applied"] == first["pending"] > 0
+    assert _count(shop, f"SELECT count(*) FROM customers WHERE email = '{MARKER_EMAIL}'") == 0
+    assert _count(shop, "SELECT count(*) FROM customers WHERE id = 3 AND email LIKE '~h1:%'") == 1
+
+    second = retention_flow(policy=POLICY, as_of=AS_OF, approval_threshold=1_000_000)
+    assert second == {"pending": 0, "applied": 0}
+
+    ledger = Ledger.from_settings(load_settings())
+    assert ledger.verify().ok
+    summaries = [
+        e.entry for e in ledger.entries() if e.entry.action.startswith("retention.") and e.entry.rule
+    ]
+    assert sum(s.counts["applied"] for s in summaries) == first["applied"]
+
+    # Nothing personal in Prefect's database (runs, task runs, artifacts, logs) nor in the captured logs.
+    prefect_db = sqlite3.connect(prefect_server)
+    dump = "\n".join(prefect_db.iterdump())
+    prefect_db.close()
+    for value in (MARKER_EMAIL, MARKER_NAME, "Markerova"):
+        assert value not in dump
+        assert value not in caplog.text
+    assert "retention-summary" in dump  # the artifacts were written, so the search above saw them
+
+
+def test_unknown_rule_fails_before_any_change(shop: str) -> None:
+    from flows.retention import retention_flow
+
+    before = _count(shop, "SELECT count(*) FROM web_sessions")
+    with pytest.raises(Exception, match="unknown retention rule"):
+        retention_flow(policy=POLICY, as_of=AS_OF, rules=["no-such-rule"])
+    assert _count(shop, "SELECT count(*) FROM web_sessions") == before
+
+
+def test_large_change_waits_for_approval_and_rejection_changes_nothing(shop: str) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.retention import retention_flow
+
+    before = _count(shop, "SELECT count(*) FROM web_sessions")
+    outcome: dict[str, dict[str, int]] = {}
+    runner = threading.Thread(
+        target=lambda: outcome.setdefault(
+            "result", retention_flow(policy=POLICY, as_of=AS_OF, approval_threshold=0)
+        )
+    )
+    runner.start()
+    paused = None
+    deadline = time.monotonic() + 90
+    with get_client(sync_client=True) as client:
+        while paused is None and time.monotonic() < deadline:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+                )
+            )
+            paused = runs[0] if runs else None
+            time.sleep(0.5)
+    assert paused is not None, "the flow never paused for approval"
+    resume_flow_run(paused.id, run_input={"approve": False})
+    runner.join(timeout=90)
+    assert outcome["result"]["applied"] == 0
+    assert _count(shop, "SELECT count(*) FROM web_sessions") == before
+    decisions = [
+        e.entry
+        for e in Ledger.from_settings(load_settings()).entries()
+        if e.entry.action == "retention.approval"
+    ]
+    assert [d.outcome for d in decisions] == ["rejected"]
