@@ -53,7 +53,7 @@ def create_store_engine(url: str | sa.URL, **options: Any) -> Engine:
         connect_args = dict(options.pop("connect_args", {}))
         connect_args.setdefault("connect_timeout", 10)
         return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **options)
-    except (ArgumentError, NoSuchModuleError) as exc:
+    except (ArgumentError, NoSuchModuleError, OSError) as exc:  # OSError: the SQLite file's folder
         raise StoreError(f"cannot use database URL {safe_url(url)}: {exc.__class__.__name__}") from None
 
 
@@ -209,7 +209,10 @@ class Stores:
             config = self.policy.stores.get(store)
             if config is None:
                 raise SchemaMismatchError(f"unknown store {store!r}{_suggest(store, self.policy.stores)}")
-            self._engines[store] = create_store_engine(config.url, **self._engine_options)
+            try:
+                self._engines[store] = create_store_engine(config.url, **self._engine_options)
+            except StoreError as exc:
+                raise StoreError(f"store {store}: {exc}") from None
         return self._engines[store]
 
     def schema(self, store: str, schema: str | None = None) -> SchemaInfo:
