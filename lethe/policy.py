@@ -2,74 +2,57 @@
 
 Every block of the file maps to a model here; all models forbid unknown keys, so a typo is an error at load
 time, not a silently ignored rule. Cross-references (a rule's table in the data map, an activity's subjects,
-a store name) are checked in ``Policy._check_references``. What can only be checked against a live schema
+a store name) are checked by ``Policy.reference_problems``. What can only be checked against a live schema
 (columns exist, types fit) is done by ``lethe.validation``.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     field_validator,
-    model_validator,
 )
 
 from lethe import categories
-from lethe.errors import OperatorError
-from lethe.operators import get_operator
-from lethe.periods import Period, parse_period
+from lethe.policy_activities import (
+    Activity,
+    Checks,
+    ConsentSource,
+    ExpectationCheck,
+    KAnonymityCheck,
+    LawfulBasis,
+    ProcessingSource,
+    Transfer,
+)
+from lethe.policy_base import Identifier, Model, Name, TableRef, TableRefField
+from lethe.policy_retention import ColumnAction, Condition, LatestOf, RetentionRule
 
-NAME = r"^[A-Za-z][A-Za-z0-9_\-]*$"
-IDENT = r"^[A-Za-z_][A-Za-z0-9_$]*$"
-
-
-class Model(BaseModel):
-    """Base of policy models: immutable, unknown keys refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-Identifier = Annotated[str, Field(pattern=IDENT, max_length=128)]
-Name = Annotated[str, Field(pattern=NAME, max_length=100)]
-
-
-def _period(value: Any) -> Period:
-    if isinstance(value, Period):
-        return value
-    return parse_period(value)
-
-
-PeriodField = Annotated[Period, BeforeValidator(_period)]
-
-
-class TableRef(Model):
-    """``store.table``: a table of a store; the table part may itself be ``schema.table``."""
-
-    store: str
-    table: str
-
-    def __str__(self) -> str:
-        return f"{self.store}.{self.table}"
-
-
-def _table_ref(value: Any) -> TableRef:
-    if isinstance(value, TableRef):
-        return value
-    if not isinstance(value, str) or value.count(".") not in (1, 2) or "" in value.split("."):
-        raise ValueError(f"expected 'store.table' (or 'store.schema.table'), got {value!r}")
-    store, table = value.split(".", 1)
-    return TableRef(store=store, table=table)
-
-
-TableRefField = Annotated[TableRef, BeforeValidator(_table_ref)]
+__all__ = [
+    "Activity",
+    "Checks",
+    "ColumnAction",
+    "ColumnMap",
+    "Condition",
+    "ConsentSource",
+    "Contact",
+    "Controller",
+    "ExpectationCheck",
+    "KAnonymityCheck",
+    "LatestOf",
+    "LawfulBasis",
+    "Policy",
+    "ProcessingSource",
+    "RetentionRule",
+    "StoreConfig",
+    "SubjectDef",
+    "TableMap",
+    "TableRef",
+    "Transfer",
+]
 
 
 class Contact(Model):
@@ -139,226 +122,6 @@ class TableMap(Model):
     subject_column: Identifier | None = None
     columns: dict[Identifier, ColumnMap] = Field(default_factory=dict)
     description: str | None = None
-
-
-class LatestOf(Model):
-    """An anchor that is the latest of several timestamps: own columns or ``table.column`` of related rows."""
-
-    latest_of: list[str] = Field(min_length=1)
-
-    @field_validator("latest_of")
-    @classmethod
-    def _refs(cls, refs: list[str]) -> list[str]:
-        for ref in refs:
-            if not re.match(r"^([A-Za-z_][\w$]*\.)?[A-Za-z_][\w$]*$", ref):
-                raise ValueError(f"anchor {ref!r} must be 'column' or 'related_table.column'")
-        return refs
-
-
-ConditionValue = str | int | float | bool
-
-
-class Condition(Model):
-    """One test on a column; the keys combine with AND."""
-
-    equals: ConditionValue | None = None
-    not_equals: ConditionValue | None = None
-    in_: list[ConditionValue] | None = Field(default=None, alias="in")
-    not_in: list[ConditionValue] | None = None
-    is_null: bool | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        # `status: closed` is short for `status: {equals: closed}`.
-        if isinstance(value, str | int | float | bool):
-            return {"equals": value}
-        return value
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> Condition:
-        if not self.model_fields_set:
-            raise ValueError("a condition needs one of equals, not_equals, in, not_in, is_null")
-        return self
-
-
-class ColumnAction(BaseModel):
-    """``{operator: NAME, ...options}``: how an anonymise rule rewrites one column."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    operator: str
-    _options: BaseModel = PrivateAttr()
-
-    @model_validator(mode="after")
-    def _resolve(self) -> ColumnAction:
-        try:
-            op = get_operator(self.operator)
-        except OperatorError as exc:
-            raise ValueError(str(exc)) from None
-        try:
-            self._options = op.options_model.model_validate(self.model_extra or {})
-        except ValueError as exc:
-            problems = "; ".join(_brief(e) for e in getattr(exc, "errors", lambda: [])()) or str(exc)
-            raise ValueError(f"options of operator {self.operator!r}: {problems}") from None
-        return self
-
-    @property
-    def options(self) -> BaseModel:
-        """The operator's validated options."""
-        return self._options
-
-
-def _brief(error: Any) -> str:
-    where = ".".join(str(p) for p in error.get("loc", ()))
-    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
-
-
-class RetentionRule(Model):
-    """Delete or anonymise a table's rows some time after an anchor timestamp."""
-
-    name: Name
-    table: TableRefField
-    after: PeriodField
-    since: Identifier | LatestOf
-    where: dict[Identifier, Condition] = Field(default_factory=dict)
-    unless: list[Identifier] = Field(default_factory=list)  # exemptions: boolean columns such as legal_hold
-    action: Literal["delete", "anonymise"]
-    columns: dict[Identifier, ColumnAction] = Field(default_factory=dict)
-    mark: Identifier | None = None  # column set to the run's time when a row is anonymised
-    batch_size: int | None = Field(default=None, ge=1, le=1_000_000)
-    description: str | None = None
-
-    @model_validator(mode="after")
-    def _action_fits(self) -> RetentionRule:
-        if self.action == "anonymise" and not self.columns:
-            raise ValueError("an anonymise rule needs `columns:` with an operator per column")
-        if self.action == "delete" and self.columns:
-            raise ValueError("a delete rule takes no `columns:` (it removes whole rows)")
-        if self.action == "delete" and self.mark:
-            raise ValueError("a delete rule takes no `mark:`")
-        if self.action == "anonymise" and self.mark is None:
-            unrecognisable = sorted(
-                name for name, c in self.columns.items() if not get_operator(c.operator).recognisable
-            )
-            if unrecognisable:
-                # Without a marker a re-run could not tell these columns were done: it would apply the
-                # operator again (noise twice) or skip it when the other columns look done.
-                raise ValueError(
-                    f"the operators of {', '.join(unrecognisable)} leave no recognisable value (only null, "
-                    "redact, hmac, generalise and encrypt do): add `mark: <timestamp column>` set when a "
-                    "row is anonymised"
-                )
-        return self
-
-    @property
-    def anchor_columns(self) -> list[str]:
-        """The anchor as a list of references (``column`` or ``table.column``)."""
-        return [self.since] if isinstance(self.since, str) else list(self.since.latest_of)
-
-
-class Transfer(Model):
-    """A transfer to a third country or international organisation (Art. 30(1)(e))."""
-
-    country: str
-    recipient: str | None = None
-    safeguard: str  # e.g. adequacy decision, SCCs (Art. 46(2)(c)), BCRs
-
-
-class ConsentSource(Model):
-    """Where consent is recorded: one row per grant, withdrawn when ``withdrawn`` is set."""
-
-    table: TableRefField
-    subject_column: Identifier
-    granted: Identifier
-    withdrawn: Identifier
-    purpose_column: Identifier | None = None
-    purpose: str | None = None
-
-
-class ProcessingSource(Model):
-    """Where the processing an activity performs is logged (e.g. newsletter sends)."""
-
-    table: TableRefField
-    subject_column: Identifier
-    at: Identifier
-
-
-LawfulBasis = Literal[
-    "consent", "contract", "legal_obligation", "vital_interests", "public_task", "legitimate_interests"
-]
-
-
-class Activity(Model):
-    """A processing activity: the RoPA's row and the facts an access request must state."""
-
-    name: str
-    purpose: str
-    lawful_basis: LawfulBasis
-    legitimate_interest: str | None = None
-    subjects: list[str] = Field(min_length=1)
-    categories: list[str] = Field(min_length=1)
-    recipients: list[str] = Field(default_factory=list)
-    transfers: list[Transfer] = Field(default_factory=list)
-    retention: list[str] = Field(default_factory=list)  # names of retention rules
-    retention_note: str | None = None
-    sources: list[str] = Field(default_factory=lambda: ["the data subject"])
-    security_measures: list[str] = Field(default_factory=list)
-    consent: ConsentSource | None = None
-    processing: ProcessingSource | None = None
-    respects_restriction: bool = True  # restricted subjects must be excluded from this activity
-    automated_decisions: str | None = None
-
-    @field_validator("retention", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _basis(self) -> Activity:
-        if self.lawful_basis == "legitimate_interests" and not self.legitimate_interest:
-            raise ValueError("lawful_basis legitimate_interests needs `legitimate_interest:` stating it")
-        if self.consent is not None and self.lawful_basis != "consent":
-            raise ValueError("`consent:` is only meaningful for lawful_basis consent")
-        return self
-
-
-class KAnonymityCheck(Model):
-    """Every combination of quasi-identifiers must be shared by at least ``k`` rows (and ``l`` values)."""
-
-    table: TableRefField
-    quasi_identifiers: list[Identifier] = Field(min_length=1)
-    k: int = Field(ge=2)
-    sensitive: Identifier | None = None
-    l: int | None = Field(default=None, ge=2)  # noqa: E741 - the letter is the name of the measure
-
-    @model_validator(mode="after")
-    def _l_needs_sensitive(self) -> KAnonymityCheck:
-        if (self.l is None) != (self.sensitive is None):
-            raise ValueError("l-diversity needs both `sensitive:` and `l:`")
-        return self
-
-
-class ExpectationCheck(Model):
-    """Any Great Expectations expectation, by class name, with its arguments."""
-
-    table: TableRefField
-    expectation: Annotated[str, Field(pattern=r"^Expect[A-Za-z0-9]+$")]
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-    severity: Literal["low", "medium", "high"] = "medium"
-
-
-class Checks(Model):
-    """DPIA checks beyond those derived from the rules and the data map."""
-
-    k_anonymity: list[KAnonymityCheck] = Field(default_factory=list)
-    expectations: list[ExpectationCheck] = Field(default_factory=list)
-    allowed_regions: list[str] = Field(default_factory=list)
-
-    @field_validator("k_anonymity", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, dict) else value
 
 
 class Policy(Model):
