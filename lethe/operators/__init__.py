@@ -33,7 +33,9 @@ def get_operator(name: str) -> type[Operator]:
     try:
         return OPERATORS[name]
     except KeyError:
-        raise OperatorError(f"unknown operator {name!r}; valid operators: {', '.join(sorted(OPERATORS))}") from None
+        raise OperatorError(
+            f"unknown operator {name!r}; valid operators: {', '.join(sorted(OPERATORS))}"
+        ) from None
 
 
 __all__ = [

@@ -72,7 +72,9 @@ class Operator:
     in_database: ClassVar[bool] = True
 
     @classmethod
-    def sql(cls, options: BaseModel, value: Expression, key: Sequence[Expression], ctx: OperatorContext) -> Expression:
+    def sql(
+        cls, options: BaseModel, value: Expression, key: Sequence[Expression], ctx: OperatorContext
+    ) -> Expression:
         """The anonymised value of ``value`` as a SQL expression (``key``: the row's primary-key columns)."""
         raise NotImplementedError(f"operator {cls.name!r} has no SQL implementation")
 
@@ -89,6 +91,10 @@ class Operator:
     @classmethod
     def prepare(cls, dbapi_connection: Any, ctx: OperatorContext) -> None:
         """Prepare a raw connection before statements run (e.g. register SQLite functions)."""
+
+    @classmethod
+    def ensure(cls, connection: sa.Connection, ctx: OperatorContext) -> None:
+        """Raise ``OperatorError`` saying what to install when the database lacks what ``sql`` calls."""
 
     @classmethod
     def check(cls, options: BaseModel, column: ColumnShape) -> str | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
-from lethe.operators.base import ColumnShape, Operator, TypeKind
+from lethe.operators.base import ColumnShape, Expression, Operator, OperatorContext, TypeKind
 
 
 class RedactOptions(BaseModel):
@@ -32,3 +34,23 @@ class RedactOperator(Operator):
         if problem is None and not cls.fits(column.length, len(options.value)):
             problem = f"redact value has {len(options.value)} characters, the column holds {column.length}"
         return problem
+
+    @classmethod
+    def sql(
+        cls, options: BaseModel, value: Expression, key: Sequence[Expression], ctx: OperatorContext
+    ) -> Expression:
+        """The constant, as a bound parameter; NULL stays NULL (there was nothing to redact)."""
+        assert isinstance(options, RedactOptions)
+        return sa.case((value.is_(None), sa.null()), else_=sa.literal(options.value, sa.String))
+
+    @classmethod
+    def python(cls, options: BaseModel, value: Any, key: tuple[Any, ...], ctx: OperatorContext) -> Any:
+        """The constant; None stays None."""
+        assert isinstance(options, RedactOptions)
+        return None if value is None else options.value
+
+    @classmethod
+    def applied(cls, options: BaseModel, value: Expression, ctx: OperatorContext) -> Expression | None:
+        """The value is NULL or the constant (in any letter case on a case-insensitive MariaDB collation)."""
+        assert isinstance(options, RedactOptions)
+        return sa.or_(value.is_(None), value == sa.literal(options.value, sa.String))
