@@ -78,8 +78,10 @@ def exclusive_lock(engine: Engine, name: str) -> Iterator[None]:
                 sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(name)}
             ).scalar()
         elif dialect in {"mysql", "mariadb"}:
-            # MariaDB lock names are at most 64 characters.
-            lock_name = "lethe:" + hashlib.sha256(name.encode()).hexdigest()[:40]
+            # GET_LOCK names are global to the server (PostgreSQL advisory locks are per database), so the
+            # database is part of the name; MariaDB lock names are at most 64 characters.
+            scoped = f"{connection.exec_driver_sql('SELECT DATABASE()').scalar()}/{name}"
+            lock_name = "lethe:" + hashlib.sha256(scoped.encode()).hexdigest()[:40]
             got = connection.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": lock_name}).scalar() == 1
         else:  # pragma: no cover - other dialects are refused earlier
             raise ConcurrentRunError(f"no lock implementation for {dialect}")
