@@ -100,34 +100,128 @@ MALFORMED: list[tuple[str, str, int | None, list[str]]] = [
     ("only a comment", "# nothing\n", None, ["empty"]),
     ("yaml syntax error", _replace("  name: Example Shop Ltd", "  name: [Example"), 4, ["not valid YAML"]),
     ("not a mapping", "- just\n- a list\n", 1, ["mapping of sections"]),
-    ("duplicate key", _replace("    region: eu-west-1", "    region: eu-west-1\n    region: us-east-1"), 9, ["duplicate key 'region'"]),
+    (
+        "duplicate key",
+        _replace("    region: eu-west-1", "    region: eu-west-1\n    region: us-east-1"),
+        9,
+        ["duplicate key 'region'"],
+    ),
     ("unknown top-level key", GOOD + "retentoin: []\n", 40, ["retentoin", "unknown key"]),
-    ("unknown nested key", _replace("    action: delete", "    action: delete\n    cascade: true"), 23, ["retention.0.cascade", "unknown key"]),
+    (
+        "unknown nested key",
+        _replace("    action: delete", "    action: delete\n    cascade: true"),
+        23,
+        ["retention.0.cascade", "unknown key"],
+    ),
     ("wrong version", _replace("version: 1", "version: 2"), 1, ["version", "1"]),
-    ("missing controller", _replace("controller:\n  name: Example Shop Ltd\n  dpo: {name: DPO, email: dpo@example.com}\n", ""), None, ["controller", "Field required"]),
-    ("bad period", _replace("after: 90 days", "after: 90 dayz"), 20, ["retention.0.after", "cannot read period '90 dayz'"]),
+    (
+        "missing controller",
+        _replace("controller:\n  name: Example Shop Ltd\n  dpo: {name: DPO, email: dpo@example.com}\n", ""),
+        None,
+        ["controller", "Field required"],
+    ),
+    (
+        "bad period",
+        _replace("after: 90 days", "after: 90 dayz"),
+        20,
+        ["retention.0.after", "cannot read period '90 dayz'"],
+    ),
     ("period without unit", _replace("after: 90 days", "after: 90"), 20, ["needs a unit"]),
     ("zero period", _replace("after: 90 days", "after: 0 days"), 20, ["zero"]),
-    ("unknown operator", _replace("{operator: hmac, length: 16}", "{operator: scramble}"), 31, ["unknown operator 'scramble'", "hmac", "redact"]),
-    ("bad operator option", _replace("{operator: hmac, length: 16}", "{operator: hmac, length: 200}"), 31, ["options of operator 'hmac'", "length"]),
-    ("generalise without a target", _replace("{operator: generalise, to: year}", "{operator: generalise}"), 32, ["exactly one of"]),
-    ("unknown action", _replace("action: delete", "action: shred"), 22, ["retention.0.action", "'delete' or 'anonymise'"]),
-    ("anonymise without columns", _replace("    action: delete", "    action: anonymise"), 18, ["needs `columns:`"]),
-    ("missing env var", _replace("${SHOP_URL:-sqlite:///shop.db}", "${SHOP_DATABASE_URL}"), 7, ["SHOP_DATABASE_URL is not set"]),
-    ("table ref without store", _replace("table: shop.web_sessions", "table: web_sessions"), 19, ["store.table"]),
-    ("unknown store in rule", _replace("table: shop.web_sessions", "table: crm.web_sessions"), 19, ["unknown store 'crm'"]),
-    ("unknown subject in data map", _replace("    subject: customer\n", "    subject: client\n"), 13, ["unknown subject 'client'"]),
-    ("unknown data category", _replace("user.contact.email}", "user.contact.emial}"), 15, ["unknown data category 'user.contact.emial'"]),
+    (
+        "unknown operator",
+        _replace("{operator: hmac, length: 16}", "{operator: scramble}"),
+        31,
+        ["unknown operator 'scramble'", "hmac", "redact"],
+    ),
+    (
+        "bad operator option",
+        _replace("{operator: hmac, length: 16}", "{operator: hmac, length: 200}"),
+        31,
+        ["options of operator 'hmac'", "length"],
+    ),
+    (
+        "generalise without a target",
+        _replace("{operator: generalise, to: year}", "{operator: generalise}"),
+        32,
+        ["exactly one of"],
+    ),
+    (
+        "unknown action",
+        _replace("action: delete", "action: shred"),
+        22,
+        ["retention.0.action", "'delete' or 'anonymise'"],
+    ),
+    (
+        "anonymise without columns",
+        _replace("    action: delete", "    action: anonymise"),
+        18,
+        ["needs `columns:`"],
+    ),
+    (
+        "missing env var",
+        _replace("${SHOP_URL:-sqlite:///shop.db}", "${SHOP_DATABASE_URL}"),
+        7,
+        ["SHOP_DATABASE_URL is not set"],
+    ),
+    (
+        "table ref without store",
+        _replace("table: shop.web_sessions", "table: web_sessions"),
+        19,
+        ["store.table"],
+    ),
+    (
+        "unknown store in rule",
+        _replace("table: shop.web_sessions", "table: crm.web_sessions"),
+        19,
+        ["unknown store 'crm'"],
+    ),
+    (
+        "unknown subject in data map",
+        _replace("    subject: customer\n", "    subject: client\n"),
+        13,
+        ["unknown subject 'client'"],
+    ),
+    (
+        "unknown data category",
+        _replace("user.contact.email}", "user.contact.emial}"),
+        15,
+        ["unknown data category 'user.contact.emial'"],
+    ),
     ("duplicate rule name", _replace("name: inactive-3y", "name: sessions-90d"), 23, ["duplicate rule name"]),
-    ("activity names unknown rule", _replace("retention: inactive-3y", "retention: inactive-5y"), 39, ["unknown retention rule 'inactive-5y'"]),
-    ("bad lawful basis", _replace("lawful_basis: contract", "lawful_basis: because"), 36, ["lawful_basis", "consent"]),
-    ("bad identifier", _replace("key: id,", "key: 'id; DROP TABLE x',"), 10, ["subjects.customer.key", "pattern"]),
-    ("unknown time zone", _replace("    region: eu-west-1", "    region: eu-west-1\n    timezone: Mars/Olympus"), 9, ["unknown time zone"]),
+    (
+        "activity names unknown rule",
+        _replace("retention: inactive-3y", "retention: inactive-5y"),
+        39,
+        ["unknown retention rule 'inactive-5y'"],
+    ),
+    (
+        "bad lawful basis",
+        _replace("lawful_basis: contract", "lawful_basis: because"),
+        36,
+        ["lawful_basis", "consent"],
+    ),
+    (
+        "bad identifier",
+        _replace("key: id,", "key: 'id; DROP TABLE x',"),
+        10,
+        ["subjects.customer.key", "pattern"],
+    ),
+    (
+        "unknown time zone",
+        _replace("    region: eu-west-1", "    region: eu-west-1\n    timezone: Mars/Olympus"),
+        9,
+        ["unknown time zone"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "line", "fragments"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
-def test_malformed_policy_fails_with_a_clear_message(text: str, line: int | None, fragments: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("text", "line", "fragments"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
+def test_malformed_policy_fails_with_a_clear_message(
+    text: str, line: int | None, fragments: list[str]
+) -> None:
     with pytest.raises(PolicyError) as caught:
         parse_policy(text, source="bad.yaml", environ={})
     message = str(caught.value)
@@ -143,7 +237,9 @@ def test_at_least_fifteen_malformed_cases() -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    text = _replace("after: 90 days", "after: soon").replace("{operator: hmac, length: 16}", "{operator: nope}")
+    text = _replace("after: 90 days", "after: soon").replace(
+        "{operator: hmac, length: 16}", "{operator: nope}"
+    )
     with pytest.raises(PolicyError) as caught:
         parse_policy(text, source="bad.yaml", environ={})
     assert len(str(caught.value).splitlines()) == 2
