@@ -16,6 +16,7 @@ from lethe.errors import LetheError, SchemaMismatchError
 from lethe.operators import get_operator
 from lethe.policy import Policy, RetentionRule, TableRef
 from lethe.stores import Stores, TableInfo
+from lethe.subjects import build_graph, unreachable
 
 Severity = Literal["error", "warning", "info"]
 TIME_KINDS = frozenset({"date", "datetime"})
@@ -81,6 +82,7 @@ def validate_policy(policy: Policy, stores: Stores) -> list[Finding]:
         _check_rule(policy, rule, check)
     _check_activities(policy, check)
     _check_checks(policy, check)
+    _check_subject_graphs(policy, check)
     return check.findings
 
 
@@ -215,6 +217,26 @@ def _check_checks(policy: Policy, check: SchemaCheck) -> None:
         column = e_check.kwargs.get("column")
         if table is not None and isinstance(column, str):
             check.columns(table, [column], where)
+
+
+def _check_subject_graphs(policy: Policy, check: SchemaCheck) -> None:
+    """Every table declared for a subject must be reachable from its identity table."""
+    for name, subject in policy.subjects.items():
+        if subject.store in check.unreachable:
+            continue
+        try:
+            graph = build_graph(policy, check.stores, name)
+        except LetheError as exc:
+            check.add("error", "subject-graph", f"subjects.{name}", str(exc))
+            continue
+        for ref in unreachable(policy, graph):
+            if ref.store in check.unreachable or ref.table not in check.stores.schema(ref.store).tables:
+                continue  # reported already as an unreachable store or a missing table
+            check.add(
+                "error", "subject-unreachable", f"data_map.{ref}",
+                f"declared for subject {name} but no foreign-key path (nor subject_column) leads from "
+                f"{ref.table} to {subject.table}: exports and erasure would miss it",
+            )  # fmt: skip
 
 
 def require_valid(policy: Policy, stores: Stores) -> list[Finding]:

@@ -1,0 +1,219 @@
+"""The subject graph: every row that belongs to one data subject, across tables and stores.
+
+From a subject's identity table (``subjects.<name>.table``) the graph follows reflected foreign keys
+backwards, breadth first: ``orders.customer_id -> customers.id`` makes orders the subject's, and
+``order_lines.order_id -> orders.id`` makes order lines the subject's through orders. A table with a
+declared ``subject_column`` (a log without constraints, or a table in another store) is linked by value.
+Each table is reached by its shortest path; rows that reach the subject only through a longer path (an
+order shipped to this customer's address but placed by another customer) are not the subject's.
+
+Tables the data map declares for a subject but the graph cannot reach are reported by ``unreachable``, so
+``lethe validate`` can say so instead of an export silently leaving them out.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from lethe.errors import SchemaMismatchError, StoreError, SubjectError
+from lethe.policy import Policy, SubjectDef, TableRef
+from lethe.stores import Stores
+
+MAX_DEPTH = 6
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One step from a table to its parent: ``table.column`` references ``parent.parent_column``."""
+
+    table: str
+    column: str
+    parent: str
+    parent_column: str
+
+
+@dataclass(frozen=True)
+class SubjectTable:
+    """A table holding rows of the subject, and how its rows reach the identity row."""
+
+    store: str
+    table: str
+    hops: tuple[Hop, ...]  # from this table up to the identity table; empty for the identity table
+    by_value: str | None = None  # subject_column matched against the subject's key (no foreign key)
+    declared: bool = False  # in the data map for this subject
+
+    @property
+    def ref(self) -> TableRef:
+        """``store.table``."""
+        return TableRef(store=self.store, table=self.table)
+
+    @property
+    def depth(self) -> int:
+        """Number of foreign-key steps to the identity table."""
+        return len(self.hops)
+
+
+@dataclass
+class SubjectGraph:
+    """The tables of one kind of subject, identity table first, parents before children."""
+
+    subject: str
+    definition: SubjectDef
+    tables: list[SubjectTable] = field(default_factory=list)
+
+    def table(self, store: str, name: str) -> SubjectTable | None:
+        """The graph's entry for a table, if it holds the subject's rows."""
+        return next((t for t in self.tables if t.store == store and t.table == name), None)
+
+
+def build_graph(policy: Policy, stores: Stores, subject: str) -> SubjectGraph:
+    """Walk foreign keys (and declared subject columns) from the subject's identity table."""
+    definition = policy.subjects.get(subject)
+    if definition is None:
+        raise SubjectError(
+            f"unknown subject {subject!r}; the policy defines {', '.join(sorted(policy.subjects))}"
+        )
+    declared = {
+        (ref.store, ref.table) for ref, table_map in policy.data_map.items() if table_map.subject == subject
+    }
+    graph = SubjectGraph(subject, definition)
+    seen: set[tuple[str, str]] = {(definition.store, definition.table)}
+    graph.tables.append(
+        SubjectTable(
+            definition.store, definition.table, (), None, (definition.store, definition.table) in declared
+        )
+    )
+    queue: deque[tuple[str, tuple[Hop, ...]]] = deque([(definition.table, ())])
+    schema = stores.schema(definition.store)
+    while queue:
+        parent, hops = queue.popleft()
+        if len(hops) >= MAX_DEPTH:
+            continue
+        for child, fk in schema.children_of(parent):
+            key = (definition.store, child.name)
+            if key in seen or len(fk.columns) != 1:
+                continue
+            seen.add(key)
+            path = (Hop(child.name, fk.columns[0], parent, fk.ref_columns[0]), *hops)
+            graph.tables.append(SubjectTable(definition.store, child.name, path, None, key in declared))
+            queue.append((child.name, path))
+    # Declared links by value: tables without a foreign key, possibly in other stores.
+    for ref, table_map in policy.data_map.items():
+        if table_map.subject != subject or not table_map.subject_column or (ref.store, ref.table) in seen:
+            continue
+        seen.add((ref.store, ref.table))
+        graph.tables.append(SubjectTable(ref.store, ref.table, (), table_map.subject_column, True))
+    return graph
+
+
+def unreachable(policy: Policy, graph: SubjectGraph) -> list[TableRef]:
+    """Tables the data map declares for the subject that the graph does not reach."""
+    reached = {(t.store, t.table) for t in graph.tables}
+    return [
+        ref
+        for ref, table_map in policy.data_map.items()
+        if table_map.subject == graph.subject and (ref.store, ref.table) not in reached
+    ]
+
+
+def _table(stores: Stores, store: str, name: str, cache: dict[tuple[str, str], sa.Table]) -> sa.Table:
+    key = (store, name)
+    if key not in cache:
+        stores.table(TableRef(store=store, table=name))  # clear error when missing
+        cache[key] = sa.Table(name, sa.MetaData(), autoload_with=stores.engine(store))
+    return cache[key]
+
+
+@dataclass
+class SubjectQueries:
+    """SQLAlchemy selects of one subject's rows, built once per graph (tables reflected once)."""
+
+    graph: SubjectGraph
+    stores: Stores
+    _tables: dict[tuple[str, str], sa.Table] = field(default_factory=dict)
+
+    def table(self, entry: SubjectTable) -> sa.Table:
+        """The reflected table of a graph entry."""
+        return _table(self.stores, entry.store, entry.table, self._tables)
+
+    def rows_of(self, entry: SubjectTable, subject_key: Any) -> sa.Select[Any]:
+        """``SELECT * FROM entry`` restricted to the rows of the subject with ``subject_key``."""
+        table = self.table(entry)
+        return sa.select(table).where(self.belongs(entry, subject_key)).order_by(*table.primary_key.columns)
+
+    def belongs(self, entry: SubjectTable, subject_key: Any) -> sa.ColumnElement[bool]:
+        """Predicate on ``entry``'s table: the row is the subject's (nested ``IN`` along the path)."""
+        identity = self.graph.definition
+        table = self.table(entry)
+        if entry.by_value is not None:
+            return table.c[entry.by_value] == subject_key
+        if not entry.hops:
+            return table.c[identity.key] == subject_key
+        # hops[0] leaves this table, hops[-1] reaches the identity table. Walk them from the top: the keys of
+        # the identity row that hops[-1] references, then each intermediate table's keys the next hop uses.
+        hops = entry.hops
+        identity_table = _table(self.stores, entry.store, hops[-1].parent, self._tables)
+        keys: sa.Select[Any] = sa.select(identity_table.c[hops[-1].parent_column]).where(
+            identity_table.c[identity.key] == subject_key
+        )
+        for i in range(len(hops) - 1, 0, -1):
+            step = _table(self.stores, entry.store, hops[i].table, self._tables)
+            keys = sa.select(step.c[hops[i - 1].parent_column]).where(step.c[hops[i].column].in_(keys))
+        return table.c[hops[0].column].in_(keys)
+
+
+def resolve_subject(policy: Policy, stores: Stores, subject: str, identifier: str) -> Any:
+    """The key of the one subject whose key or a lookup column equals ``identifier``.
+
+    Raises SubjectError when nobody matches ("not found") or when several subjects do ("ambiguous");
+    neither message repeats the identifier.
+    """
+    definition = policy.subjects.get(subject)
+    if definition is None:
+        raise SubjectError(
+            f"unknown subject {subject!r}; the policy defines {', '.join(sorted(policy.subjects))}"
+        )
+    table = _table(stores, definition.store, definition.table, {})
+    key = table.c[definition.key]
+    tests: list[sa.ColumnElement[bool]] = []
+    for name in (definition.key, *definition.lookup):
+        column = table.c[name]
+        value = _coerce(column, identifier)
+        if value is not None:
+            tests.append(column == value)
+    if not tests:
+        raise SubjectError(f"the identifier cannot match any identifier column of {subject}")
+    try:
+        with stores.engine(definition.store).connect() as connection:
+            keys: Sequence[Any] = (
+                connection.execute(sa.select(key).where(sa.or_(*tests)).limit(2)).scalars().all()
+            )
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"store {definition.store}: cannot look up the subject ({type(exc).__name__})"
+        ) from None
+    if not keys:
+        raise SubjectError(
+            f"no {subject} matches the identifier (searched {', '.join((definition.key, *definition.lookup))})"
+        )
+    if len(keys) > 1:
+        raise SubjectError(f"the identifier matches more than one {subject}: use an unambiguous identifier")
+    return keys[0]
+
+
+def _coerce(column: sa.Column[Any], identifier: str) -> Any:
+    """The identifier as a value of the column's type, or None when it cannot be one (e.g. text vs integer)."""
+    if isinstance(column.type, sa.Integer):
+        text = identifier.strip()
+        return int(text) if text.lstrip("-").isdigit() else None
+    if isinstance(column.type, sa.String):
+        return identifier
+    raise SchemaMismatchError(
+        f"identifier column {column.name} has a type ({column.type}) requests cannot match"
+    )
