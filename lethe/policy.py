@@ -29,6 +29,7 @@ from lethe.policy_activities import (
     Transfer,
 )
 from lethe.policy_base import Identifier, Model, Name, TableRef, TableRefField
+from lethe.policy_requests import ErasureAction, ErasurePolicy, RectificationPolicy
 from lethe.policy_retention import ColumnAction, Condition, LatestOf, RetentionRule
 
 __all__ = [
@@ -40,12 +41,15 @@ __all__ = [
     "ConsentSource",
     "Contact",
     "Controller",
+    "ErasureAction",
+    "ErasurePolicy",
     "ExpectationCheck",
     "KAnonymityCheck",
     "LatestOf",
     "LawfulBasis",
     "Policy",
     "ProcessingSource",
+    "RectificationPolicy",
     "RetentionRule",
     "StoreConfig",
     "SubjectDef",
@@ -103,6 +107,8 @@ class SubjectDef(Model):
     description: str | None = None
     # Jurisdiction of the subjects: the localisation check compares it with stores' regions.
     jurisdiction: str = "EU"
+    erasure: ErasurePolicy = Field(default_factory=ErasurePolicy)
+    rectification: RectificationPolicy = Field(default_factory=RectificationPolicy)
 
 
 class ColumnMap(Model):
