@@ -12,6 +12,7 @@ import click
 from lethe.cli_demo import demo
 from lethe.cli_ledger import ledger
 from lethe.cli_retention import retention
+from lethe.cli_ropa import ropa
 from lethe.cli_validate import validate
 
 
@@ -25,3 +26,4 @@ main.add_command(validate)
 main.add_command(ledger)
 main.add_command(demo)
 main.add_command(retention)
+main.add_command(ropa)
