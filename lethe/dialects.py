@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Engine
 from lethe.errors import ConcurrentRunError
 
 SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S"
+_RETRY_SECONDS = 0.02  # between attempts at a lock another session holds, when waiting for it
 
 
 def cutoff_param(
@@ -61,31 +63,37 @@ def _lock_key(name: str) -> int:
 
 
 @contextmanager
-def exclusive_lock(engine: Engine, name: str) -> Iterator[None]:
+def exclusive_lock(engine: Engine, name: str, *, wait: float = 0.0) -> Iterator[None]:
     """Hold a lock called ``name`` on this store for the block; raise ConcurrentRunError when taken.
 
+    ``wait`` is how many seconds to keep trying while another session holds it (0: give up at once).
     The lock is released when the block ends or the process dies (session locks, file locks), so a
     crashed run never blocks the next one.
     """
     dialect = engine.dialect.name
+    deadline = time.monotonic() + wait
     if dialect == "sqlite":
-        with _file_lock(engine, name):
+        with _file_lock(engine, name, deadline):
             yield
         return
     with engine.connect() as connection:
+        params: dict[str, Any]
         if dialect == "postgresql":
-            got = connection.execute(
-                sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(name)}
-            ).scalar()
+            attempt, params = sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(name)}
         elif dialect in {"mysql", "mariadb"}:
             # GET_LOCK names are global to the server (PostgreSQL advisory locks are per database), so the
             # database is part of the name; MariaDB lock names are at most 64 characters.
             scoped = f"{connection.exec_driver_sql('SELECT DATABASE()').scalar()}/{name}"
             lock_name = "lethe:" + hashlib.sha256(scoped.encode()).hexdigest()[:40]
-            got = connection.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": lock_name}).scalar() == 1
+            attempt, params = sa.text("SELECT GET_LOCK(:n, 0)"), {"n": lock_name}
         else:  # pragma: no cover - other dialects are refused earlier
             raise ConcurrentRunError(f"no lock implementation for {dialect}")
-        connection.commit()
+        while True:
+            got = connection.execute(attempt, params).scalar() == 1  # true (PostgreSQL) or 1 (MariaDB)
+            connection.commit()
+            if got or time.monotonic() >= deadline:
+                break
+            time.sleep(_RETRY_SECONDS)
         if not got:
             raise ConcurrentRunError(f"another run is working on {name}: try again when it has finished")
         try:
@@ -99,7 +107,7 @@ def exclusive_lock(engine: Engine, name: str) -> Iterator[None]:
 
 
 @contextmanager
-def _file_lock(engine: Engine, name: str) -> Iterator[None]:
+def _file_lock(engine: Engine, name: str, deadline: float) -> Iterator[None]:
     database = engine.url.database
     if not database or database == ":memory:":
         yield  # a private in-memory database cannot be shared
@@ -108,12 +116,16 @@ def _file_lock(engine: Engine, name: str) -> Iterator[None]:
     path = Path(f"{database}.lethe-{digest}.lock")
     handle: IO[str] = open(path, "a+")  # noqa: SIM115 - held for the whole block
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConcurrentRunError(
-                f"another run is working on {name}: try again when it has finished"
-            ) from None
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ConcurrentRunError(
+                        f"another run is working on {name}: try again when it has finished"
+                    ) from None
+                time.sleep(_RETRY_SECONDS)
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")

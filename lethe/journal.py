@@ -4,7 +4,8 @@ Crash safety rests on it. A batch's change and its journal row commit together i
 crash a batch is either applied and journalled, or neither. The evidence ledger may live in another
 database, so journal rows are copied to it after the commit; a row not yet copied (the process died in
 between) is copied by the next run (``transfer_pending``), and a copy that reached the ledger but was not
-marked is recognised by its ``journal`` detail, so nothing is recorded twice.
+marked is recognised by its ``journal`` detail, so nothing is recorded twice. Runs of different rules
+share a store's journal, so copying holds a lock on it (waiting for another run's copy to finish).
 
 The table ``lethe_journal`` is created in the store on the first enforcing run (Lethe's only table in a
 user's database besides ``lethe_`` lock files on SQLite). It holds counts and keyed fingerprints, never values.
@@ -21,11 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from lethe.dialects import exclusive_lock
 from lethe.errors import StoreError
 from lethe.ledger import Ledger, LedgerEntry
 from lethe.stores import safe_url
 
 JOURNAL_TABLE = "lethe_journal"
+TRANSFER_WAIT_SECONDS = 60.0  # how long a run waits for another run's copy to the ledger to finish
 
 
 def journal_table(metadata: sa.MetaData | None = None) -> sa.Table:
@@ -121,10 +124,21 @@ def journal_ref(store: str, journal_id: int) -> str:
 
 
 def transfer_pending(engine: Engine, store: str, ledger: Ledger) -> int:
-    """Copy journal rows not yet in the ledger into it, mark them, and return how many were copied."""
-    table = journal_table()
+    """Copy journal rows not yet in the ledger into it, mark them, and return how many were copied.
+
+    Runs of different rules share the store's journal and each starts by copying what a crashed run left,
+    so copying is serialised by a lock on the journal: two runs reading the same unmarked row at once would
+    otherwise both append it.
+    """
     if not sa.inspect(engine).has_table(JOURNAL_TABLE):
         return 0
+    with exclusive_lock(engine, JOURNAL_TABLE, wait=TRANSFER_WAIT_SECONDS):
+        return _transfer(engine, store, ledger)
+
+
+def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
+    """``transfer_pending`` under the journal's lock."""
+    table = journal_table()
     with engine.connect() as connection:
         pending = connection.execute(
             sa.select(table).where(table.c.ledger_seq.is_(None)).order_by(table.c.id)

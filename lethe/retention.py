@@ -35,6 +35,12 @@ from lethe.stores import Stores
 DEFAULT_BATCH_SIZE = 5000
 Progress = Callable[[int, int], None]
 
+# Test-only hook points, None in production: called with the batch number just before a batch's transaction
+# commits (its rows changed, its journal row inserted) and just after the commit (before the ledger copy).
+# tests/retention_worker.py sets them in a child process to kill it there and prove crash safety.
+_before_batch_commit: Callable[[int], None] | None = None
+_after_batch_commit: Callable[[int], None] | None = None
+
 
 @dataclass(frozen=True)
 class RulePlan:
@@ -170,10 +176,11 @@ def enforce_rule(
     engine = run.stores.engine(store)
     size = _batch_size(rule, batch_size)
     with exclusive_lock(engine, f"retention:{store}:{rule.name}"):
+        # Built first: a rule that does not fit the schema fails before anything is written to the store.
+        sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings)
         journal = ensure_journal(engine)
         # Batches a crashed run committed but did not get into the ledger go in first.
         recovered = transfer_pending(engine, store, run.ledger)
-        sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings)
         links = child_links(run.stores, store, sql.table) if rule.action == "delete" else []
         fingerprint = fingerprinter(run.settings.require_master_key(), f"{store}.{sql.table.name}")
         total = plan_rule(run, rule, batch_size=size, sample=0)
@@ -194,8 +201,12 @@ def enforce_rule(
                         fingerprints=[fingerprint(k[0] if len(k) == 1 else json.dumps(list(k))) for k in keys],
                         started_at=batch_started,
                     )  # fmt: skip
+                    if _before_batch_commit is not None:
+                        _before_batch_commit(batches + 1)
             except SQLAlchemyError as exc:
                 raise _store_error(rule, f"batch {batches + 1}", exc) from None
+            if _after_batch_commit is not None:
+                _after_batch_commit(batches + 1)
             transfer_pending(engine, store, run.ledger)
             last = keys[-1]
             batches += 1

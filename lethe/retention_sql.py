@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -112,6 +112,16 @@ class RuleSql:
         return [r for r in self.rewrites if not r.operator.in_database]
 
 
+def _column(rule: RetentionRule, table: sa.Table, name: str) -> sa.Column[Any]:
+    """``table.c[name]``, or a SchemaMismatchError naming the rule (not a bare KeyError)."""
+    try:
+        return table.c[name]
+    except KeyError:
+        raise SchemaMismatchError(
+            f"retention.{rule.name}: table {table.name} has no column {name!r}"
+        ) from None
+
+
 def _condition(column: sa.Column[Any], spec: Any) -> Predicate:
     parts: list[Predicate] = []
     if spec.equals is not None:
@@ -160,7 +170,10 @@ def build_rule_sql(
     pk = list(table.primary_key.columns)
     if not pk:
         raise SchemaMismatchError(f"retention.{rule.name}: {table.name} has no primary key")
-    cutoff = rule.after.cutoff(as_of)
+    # In UTC, so one instant gives one cut-off however it is spelled: calendar steps taken at +02:00 can land
+    # on another day ("1 month" before 03-31T01:00+02:00 vs before 03-30T23:00Z), and steps in hours taken on
+    # a ZoneInfo datetime would count wall-clock time across a daylight-saving change.
+    cutoff = rule.after.cutoff(as_of.astimezone(UTC))
 
     own: list[sa.Column[Any]] = []
     not_recent: list[Predicate] = []
@@ -168,14 +181,14 @@ def build_rule_sql(
     for ref in rule.anchor_columns:
         related_name, _, column_name = ref.rpartition(".")
         if not related_name:
-            column = table.c[column_name]
+            column = _column(rule, table, column_name)
             own.append(column)
             not_recent.append(sa.or_(column.is_(None), column < cutoff_param(column, cutoff, dialect, tz)))
             any_anchor.append(column.is_not(None))
             continue
         related = reflect_table(stores, store, related_name)
         link = _link(policy, stores, rule, table, related)
-        column = related.c[column_name]
+        column = _column(rule, related, column_name)
         recent = sa.select(sa.literal(1)).where(link, column >= cutoff_param(column, cutoff, dialect, tz))
         not_recent.append(~sa.exists(recent))
         any_anchor.append(sa.exists(sa.select(sa.literal(1)).where(link, column.is_not(None))))
@@ -184,14 +197,16 @@ def build_rule_sql(
         not_recent.append(sa.or_(*any_anchor))
     expired = sa.and_(*not_recent)
 
-    matches = sa.and_(sa.true(), *(_condition(table.c[name], spec) for name, spec in rule.where.items()))
+    matches = sa.and_(
+        sa.true(), *(_condition(_column(rule, table, name), spec) for name, spec in rule.where.items())
+    )
     exempt: Predicate | None = None
     if rule.unless:
-        exempt = sa.or_(*(_flag_set(table.c[f]) for f in rule.unless))
+        exempt = sa.or_(*(_flag_set(_column(rule, table, f)) for f in rule.unless))
 
     rewrites: list[ColumnRewrite] = []
     for name, action in rule.columns.items():
-        column = table.c[name]
+        column = _column(rule, table, name)
         info = stores.table(rule.table).column(name)
         context = OperatorContext(
             dialect=dialect,
@@ -206,7 +221,7 @@ def build_rule_sql(
     handled: Predicate | None = None
     if rule.action == "anonymise":
         if rule.mark:
-            handled = table.c[rule.mark].is_not(None)
+            handled = _column(rule, table, rule.mark).is_not(None)
         else:
             # A NULL holds nothing to anonymise, so it counts as done whatever the operator.
             tests = []
