@@ -124,9 +124,15 @@ def plan_rule(
 ) -> RulePlan:
     """Count what ``rule`` would handle at ``run.as_of``; change nothing."""
     sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings)
-    engine = run.stores.engine(rule.table.store)
-    size = _batch_size(rule, batch_size)
     links = child_links(run.stores, rule.table.store, sql.table) if rule.action == "delete" else []
+    return _count(run, rule, sql, links, _batch_size(rule, batch_size), sample)
+
+
+def _count(
+    run: RetentionRun, rule: RetentionRule, sql: RuleSql, links: list[ChildLink], size: int, sample: int
+) -> RulePlan:
+    """The plan of a rule whose SQL is built (so enforcing reflects its tables once, not per count)."""
+    engine = run.stores.engine(rule.table.store)
     try:
         with engine.connect() as connection:
             _prepare(connection, sql)
@@ -183,7 +189,7 @@ def enforce_rule(
         recovered = transfer_pending(engine, store, run.ledger)
         links = child_links(run.stores, store, sql.table) if rule.action == "delete" else []
         fingerprint = fingerprinter(run.settings.require_master_key(), f"{store}.{sql.table.name}")
-        total = plan_rule(run, rule, batch_size=size, sample=0)
+        total = _count(run, rule, sql, links, size, sample=0)
         applied, batches, children = 0, 0, dict.fromkeys(total.children, 0)
         last: tuple[Any, ...] | None = None
         while True:
@@ -216,7 +222,7 @@ def enforce_rule(
                     children[name] = children.get(name, 0) + n
             if progress is not None:
                 progress(applied, total.pending)
-        remaining = plan_rule(run, rule, batch_size=size, sample=0)
+        remaining = _count(run, rule, sql, links, size, sample=0)
     result = RuleResult(
         rule=rule.name, table=str(rule.table), action=rule.action, cutoff=sql.cutoff, applied=applied,
         held=remaining.held, children=children, batches=batches, remaining=remaining.pending,
