@@ -14,6 +14,8 @@ Hierarchy::
     ├── VerificationError           a post-condition failed after a change (e.g. expired rows remain)
     ├── ConcurrentRunError          another run holds the lock on the same store and rule
     └── SubjectError                a data subject is unknown or an identifier is ambiguous
+        ├── SubjectNotFoundError    no subject matches the identifier
+        └── AmbiguousSubjectError   several subjects match the identifier
 
 Messages never contain personal values: they name tables, columns, rules and counts, and at most keyed
 fingerprints of keys. Driver errors are wrapped with ``raise StoreError(...) from exc`` at the boundary,
@@ -91,3 +93,11 @@ class SubjectError(LetheError):
 
 class TransientStoreError(StoreError):
     """A store error worth retrying: a lost connection, a deadlock, a lock timeout."""
+
+
+class SubjectNotFoundError(SubjectError):
+    """No subject matches the identifier (an answer to the request, recorded as "not found")."""
+
+
+class AmbiguousSubjectError(SubjectError):
+    """The identifier matches more than one subject; the request is refused until it is unambiguous."""

@@ -39,15 +39,12 @@ def child_links(stores: Stores, store: str, parent: sa.Table, depth: int = 0) ->
     if depth > MAX_DEPTH:
         raise SchemaMismatchError(f"foreign keys nest deeper than {MAX_DEPTH} levels below {parent.name}")
     links: list[ChildLink] = []
-    engine = stores.engine(store)
     for info, fk in stores.schema(store).children_of(parent.name):
         if len(fk.columns) != 1:
             raise SchemaMismatchError(
                 f"{info.name}: composite foreign keys to {parent.name} are not supported"
             )
-        child = (
-            parent if info.name == parent.name else sa.Table(info.name, sa.MetaData(), autoload_with=engine)
-        )
+        child = parent if info.name == parent.name else stores.sa_table(store, info.name)
         column = child.c[fk.columns[0]]
         detach = bool(column.nullable)
         if child is parent and not detach:

@@ -29,9 +29,7 @@ Predicate = sa.ColumnElement[bool]
 
 def reflect_table(stores: Stores, store: str, name: str) -> sa.Table:
     """A fully typed ``sa.Table`` of the store (types matter for binding cut-offs and values)."""
-    schema, _, table = name.rpartition(".")
-    stores.table(TableRef(store=store, table=name))  # clear error when missing
-    return sa.Table(table, sa.MetaData(), autoload_with=stores.engine(store), schema=schema or None)
+    return stores.sa_table(store, name)
 
 
 @dataclass(frozen=True)

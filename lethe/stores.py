@@ -202,6 +202,7 @@ class Stores:
         self._engine_options = engine_options
         self._engines: dict[str, Engine] = {}
         self._schemas: dict[tuple[str, str | None], SchemaInfo] = {}
+        self._tables: dict[tuple[str, str], sa.Table] = {}
 
     def engine(self, store: str) -> Engine:
         """The engine of ``store``."""
@@ -230,9 +231,24 @@ class Stores:
         except SchemaMismatchError as exc:
             raise SchemaMismatchError(f"store {ref.store}: {exc}") from None
 
+    def sa_table(self, store: str, name: str) -> sa.Table:
+        """A fully typed ``sa.Table`` of the store, reflected once per ``Stores`` (``schema.table`` allowed)."""
+        key = (store, name)
+        if key not in self._tables:
+            self.table(TableRef(store=store, table=name))  # a clear error when it is missing
+            schema, _, table = name.rpartition(".")
+            try:
+                self._tables[key] = sa.Table(
+                    table, sa.MetaData(), autoload_with=self.engine(store), schema=schema or None
+                )
+            except SQLAlchemyError as exc:
+                raise StoreError(f"store {store}: cannot reflect {name} ({exc.__class__.__name__})") from None
+        return self._tables[key]
+
     def forget(self) -> None:
-        """Drop cached schemas (after DDL)."""
+        """Drop cached schemas and tables (after DDL)."""
         self._schemas.clear()
+        self._tables.clear()
 
     def ping(self, store: str) -> None:
         """Connect once; raise StoreError naming the store (not the password) when it is unreachable."""

@@ -5,7 +5,8 @@ backwards, breadth first: ``orders.customer_id -> customers.id`` makes orders th
 ``order_lines.order_id -> orders.id`` makes order lines the subject's through orders. A table with a
 declared ``subject_column`` (a log without constraints, or a table in another store) is linked by value.
 Each table is reached by its shortest path; rows that reach the subject only through a longer path (an
-order shipped to this customer's address but placed by another customer) are not the subject's.
+order shipped to this customer's address but placed by another customer) are not the subject's. The walk
+stops at other subjects' tables: an employee's customers are the customers' data, not the employee's.
 
 Tables the data map declares for a subject but the graph cannot reach are reported by ``unreachable``, so
 ``lethe validate`` can say so instead of an export silently leaving them out.
@@ -21,7 +22,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from lethe.errors import SchemaMismatchError, StoreError, SubjectError
+from lethe.errors import (
+    AmbiguousSubjectError,
+    SchemaMismatchError,
+    StoreError,
+    SubjectError,
+    SubjectNotFoundError,
+)
 from lethe.policy import Policy, SubjectDef, TableRef
 from lethe.stores import Stores
 
@@ -66,6 +73,8 @@ class SubjectGraph:
     subject: str
     definition: SubjectDef
     tables: list[SubjectTable] = field(default_factory=list)
+    # Tables linked by a foreign key but belonging to another kind of subject, where the walk stopped.
+    other_subjects: list[TableRef] = field(default_factory=list)
 
     def table(self, store: str, name: str) -> SubjectTable | None:
         """The graph's entry for a table, if it holds the subject's rows."""
@@ -82,6 +91,14 @@ def build_graph(policy: Policy, stores: Stores, subject: str) -> SubjectGraph:
     declared = {
         (ref.store, ref.table) for ref, table_map in policy.data_map.items() if table_map.subject == subject
     }
+    # Rows of another kind of subject are that subject's data, not this one's: the walk stops at their
+    # identity tables and at tables the data map gives to another subject (an employee's customers).
+    others = {(d.store, d.table) for name, d in policy.subjects.items() if name != subject}
+    others |= {
+        (ref.store, ref.table)
+        for ref, table_map in policy.data_map.items()
+        if table_map.subject not in (None, subject)
+    }
     graph = SubjectGraph(subject, definition)
     seen: set[tuple[str, str]] = {(definition.store, definition.table)}
     graph.tables.append(
@@ -97,6 +114,9 @@ def build_graph(policy: Policy, stores: Stores, subject: str) -> SubjectGraph:
             continue
         for child, fk in schema.children_of(parent):
             key = (definition.store, child.name)
+            if key in others and key not in seen:
+                graph.other_subjects.append(TableRef(store=definition.store, table=child.name))
+                seen.add(key)
             if key in seen or len(fk.columns) != 1:
                 continue
             seen.add(key)
@@ -125,8 +145,7 @@ def unreachable(policy: Policy, graph: SubjectGraph) -> list[TableRef]:
 def _table(stores: Stores, store: str, name: str, cache: dict[tuple[str, str], sa.Table]) -> sa.Table:
     key = (store, name)
     if key not in cache:
-        stores.table(TableRef(store=store, table=name))  # clear error when missing
-        cache[key] = sa.Table(name, sa.MetaData(), autoload_with=stores.engine(store))
+        cache[key] = stores.sa_table(store, name)
     return cache[key]
 
 
@@ -171,7 +190,7 @@ class SubjectQueries:
 def resolve_subject(policy: Policy, stores: Stores, subject: str, identifier: str) -> Any:
     """The key of the one subject whose key or a lookup column equals ``identifier``.
 
-    Raises SubjectError when nobody matches ("not found") or when several subjects do ("ambiguous");
+    Raises SubjectNotFoundError when nobody matches and AmbiguousSubjectError when several subjects do;
     neither message repeats the identifier.
     """
     definition = policy.subjects.get(subject)
@@ -179,8 +198,19 @@ def resolve_subject(policy: Policy, stores: Stores, subject: str, identifier: st
         raise SubjectError(
             f"unknown subject {subject!r}; the policy defines {', '.join(sorted(policy.subjects))}"
         )
-    table = _table(stores, definition.store, definition.table, {})
-    key = table.c[definition.key]
+    table = stores.sa_table(definition.store, definition.table)
+    return find_subject_key(stores, subject, definition, table, identifier)
+
+
+def find_subject_key(
+    stores: Stores,
+    subject: str,
+    definition: SubjectDef,
+    table: sa.Table,
+    identifier: str,
+    connection: sa.Connection | None = None,
+) -> Any:
+    """``resolve_subject`` on an already reflected identity table, optionally inside a transaction."""
     tests: list[sa.ColumnElement[bool]] = []
     for name in (definition.key, *definition.lookup):
         column = table.c[name]
@@ -188,22 +218,25 @@ def resolve_subject(policy: Policy, stores: Stores, subject: str, identifier: st
         if value is not None:
             tests.append(column == value)
     if not tests:
-        raise SubjectError(f"the identifier cannot match any identifier column of {subject}")
+        raise SubjectNotFoundError(f"the identifier cannot match any identifier column of {subject}")
+    query = sa.select(table.c[definition.key]).where(sa.or_(*tests)).limit(2)
     try:
-        with stores.engine(definition.store).connect() as connection:
-            keys: Sequence[Any] = (
-                connection.execute(sa.select(key).where(sa.or_(*tests)).limit(2)).scalars().all()
-            )
+        if connection is not None:
+            keys: Sequence[Any] = connection.execute(query).scalars().all()
+        else:
+            with stores.engine(definition.store).connect() as own:
+                keys = own.execute(query).scalars().all()
     except SQLAlchemyError as exc:
         raise StoreError(
             f"store {definition.store}: cannot look up the subject ({type(exc).__name__})"
         ) from None
     if not keys:
-        raise SubjectError(
-            f"no {subject} matches the identifier (searched {', '.join((definition.key, *definition.lookup))})"
-        )
+        searched = ", ".join((definition.key, *definition.lookup))
+        raise SubjectNotFoundError(f"no {subject} matches the identifier (searched {searched})")
     if len(keys) > 1:
-        raise SubjectError(f"the identifier matches more than one {subject}: use an unambiguous identifier")
+        raise AmbiguousSubjectError(
+            f"the identifier matches more than one {subject}: use an unambiguous identifier"
+        )
     return keys[0]
 
 

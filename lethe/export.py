@@ -1,0 +1,386 @@
+"""The access and portability export (GDPR Art. 15 and 20): every row of one subject, in one zip file.
+
+``export-<subject kind>-<UTC time>-<random>.zip`` (the name never contains the identifier) holds:
+
+* ``data.json``: ``{"format", "subject", "exported_at", "policy_hash", "facts", "tables": {"store.table":
+  {"columns", "primary_key", "references", "rows": [{column: value}]}}}``. Rows keep their key and foreign-key
+  columns and ``references`` names the foreign keys, so relations (an order line's order) stay visible;
+* ``data.schema.json``: its JSON Schema (draft 2020-12), generated from the reflected column types;
+* ``csv/<store.table>.csv``: one per table, UTF-8, a header row, RFC 4180 quoting, empty cell for NULL;
+* ``index.html``: a self-contained page to read, the Art. 15(1) facts then every table;
+* ``manifest.json``: every other file with its size and SHA-256, rows per table, policy hash, time, run id.
+
+Values are JSON-safe alike on every engine: decimals as exact text, timestamps as ISO 8601 in UTC (naive
+ones read in the store's ``timezone``), bytes as base64, booleans as booleans (MariaDB's TINYINT(1) too).
+The zip is written to a private temporary file and renamed into place (mode 0600): no partial export is
+ever left, and with a passphrase only the encrypted file (``lethe.export_crypto``) is. The ledger gets one
+entry per request: counts and the keyed fingerprint of the subject's key, never a value. Tables reached only
+through another kind of subject's table are that subject's data: left out, and listed in the manifest.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, tzinfo
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from lethe.crypto import fingerprint
+from lethe.errors import AmbiguousSubjectError, StoreError, SubjectError
+from lethe.export_crypto import SUFFIX, check_passphrase, encrypt_to
+from lethe.export_facts import facts_for
+from lethe.export_html import render_index
+from lethe.ledger import Ledger, LedgerEntry, Scalar
+from lethe.policy import Policy
+from lethe.settings import Settings
+from lethe.stores import ForeignKey, Stores, type_kind
+from lethe.subjects import SubjectQueries, SubjectTable, build_graph, resolve_subject, unreachable
+
+FORMAT = "lethe-export/1"
+CHUNK = 500  # rows per fetchmany; no server-side cursor: it doubles a per-subject read's time on PostgreSQL
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+_DECIMAL = r"^([-+]?[0-9]+(\.[0-9]+)?|NaN|sNaN|[-+]?Infinity)$"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote: where, how many rows per table, the file's SHA-256; never a personal value."""
+
+    path: Path
+    file_name: str
+    counts: dict[str, int]
+    sha256: str  # of the file delivered (the encrypted one when encrypted)
+    encrypted: bool
+    run_id: str
+    unreachable: list[str] = field(default_factory=list)  # declared for the subject, not reached
+
+
+Rows = list[list[Any]]  # one table's rows of the subject, JSON-safe values in column order
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """How to read and describe one table of the subject: worked out once, used for every request."""
+
+    store: str
+    name: str  # store.table
+    columns: list[str]
+    row_schema: dict[str, Any]  # JSON Schema of one row
+    primary_key: list[str]
+    references: list[dict[str, Any]]
+    converters: list[Callable[[Any], Any]]
+    statement: sa.Select[Any]  # the rows of the subject whose key is bound to ``key``
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What exports of one kind of subject read; reusable across the requests of a run."""
+
+    subject: str
+    tables: list[TablePlan]
+    other_subjects: list[str]  # reached only through another kind of subject's table: left out
+    unreachable: list[str]  # declared for the subject, not reached by the graph
+    schema: str  # data.schema.json
+
+
+def _jsonable(value: Any, zone: tzinfo) -> Any:
+    """A JSON-safe form of a database value."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")  # exact, never in exponent notation
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=zone)
+        return moment.astimezone(UTC).isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return str(value)  # UUID, interval, enum member...
+
+
+def _converter(column: sa.Column[Any], zone: tzinfo) -> Callable[[Any], Any]:
+    if type_kind(column.type) == "boolean":
+        # MariaDB returns BOOLEAN (TINYINT(1)) as 0/1; export true/false on every engine.
+        return lambda v: bool(v) if isinstance(v, int) else _jsonable(v, zone)
+    return lambda v: _jsonable(v, zone)
+
+
+_KIND_SCHEMAS: dict[str, dict[str, Any]] = {
+    "integer": {"type": "integer"},
+    "numeric": {"type": "string", "pattern": _DECIMAL},  # exact decimals travel as text
+    "float": {"anyOf": [{"type": "number"}, {"enum": ["nan", "inf", "-inf"]}]},
+    "datetime": {"type": "string", "format": "date-time"},
+    "date": {"type": "string", "format": "date"},
+    "boolean": {"type": "boolean"},
+    "binary": {"type": "string", "contentEncoding": "base64"},
+    "text": {"type": "string"},
+}
+
+
+def _value_schema(column: sa.Column[Any]) -> dict[str, Any]:
+    """The JSON Schema of one column's exported values."""
+    kind = "float" if isinstance(column.type, sa.Float) else type_kind(column.type)
+    schema = {**_KIND_SCHEMAS.get(kind, {}), "description": f"SQL type {column.type}"}
+    return {"anyOf": [schema, {"type": "null"}]} if column.nullable else schema
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema object requiring exactly ``properties``."""
+    return dict(type="object", required=list(properties), additionalProperties=False, properties=properties)
+
+
+def _reference(store: str, fk: ForeignKey) -> dict[str, Any]:
+    return {
+        "columns": list(fk.columns),
+        "table": f"{store}.{fk.ref_table}",
+        "ref_columns": list(fk.ref_columns),
+    }
+
+
+def _table_plan(policy: Policy, stores: Stores, queries: SubjectQueries, entry: SubjectTable) -> TablePlan:
+    columns, info = list(queries.table(entry).columns), stores.table(entry.ref)
+    zone = ZoneInfo(policy.stores[entry.store].timezone)
+    return TablePlan(
+        store=entry.store,
+        name=str(entry.ref),
+        columns=[c.name for c in columns],
+        row_schema=_object({c.name: _value_schema(c) for c in columns}),
+        primary_key=list(info.primary_key),
+        references=[_reference(entry.store, fk) for fk in info.foreign_keys],
+        converters=[_converter(c, zone) for c in columns],
+        statement=queries.rows_of(entry, sa.bindparam("key")),
+    )
+
+
+def plan_export(policy: Policy, stores: Stores, subject: str) -> ExportPlan:
+    """Reflect the subject's tables once and prepare their statements, schemas and converters."""
+    queries = SubjectQueries(build_graph(policy, stores, subject), stores)
+    tables = [_table_plan(policy, stores, queries, entry) for entry in queries.graph.tables]
+    return ExportPlan(
+        subject=subject,
+        tables=tables,
+        other_subjects=[str(ref) for ref in queries.graph.other_subjects],
+        unreachable=[str(ref) for ref in unreachable(policy, queries.graph)],
+        schema=json.dumps(json_schema(subject, tables), ensure_ascii=False, indent=1) + "\n",
+    )
+
+
+def collect_rows(stores: Stores, plan: ExportPlan, key: Any) -> list[Rows]:
+    """The rows of the subject with ``key``, per table of the plan, fetched in chunks."""
+    collected: list[Rows] = []
+    with ExitStack() as stack:
+        connections: dict[str, sa.Connection] = {}  # one per store
+        for t in plan.tables:
+            rows: Rows = []
+            try:
+                if t.store not in connections:
+                    connection = stack.enter_context(stores.engine(t.store).connect())
+                    if connection.dialect.name != "sqlite":
+                        # One snapshot for all tables, so an order and its lines agree.
+                        connection.execution_options(isolation_level="REPEATABLE READ")
+                    connections[t.store] = connection
+                result = connections[t.store].execute(t.statement, {"key": key})
+                for chunk in result.partitions(CHUNK):
+                    rows += ([to(v) for to, v in zip(t.converters, row, strict=True)] for row in chunk)
+            except SQLAlchemyError as exc:
+                # Driver messages can quote the subject's key: keep the class only.
+                raise StoreError(f"cannot read {t.name} ({type(exc).__name__})") from None
+            collected.append(rows)
+    return collected
+
+
+def json_schema(subject: str, tables: list[TablePlan]) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of ``data.json`` for these tables."""
+    table_schemas = {
+        t.name: _object(
+            {
+                "columns": {"const": t.columns},
+                "primary_key": {"const": t.primary_key},
+                "references": {"const": t.references},
+                "rows": {"type": "array", "items": t.row_schema},
+            }
+        )
+        for t in tables
+    }
+    facts = {
+        "type": "object",
+        "description": "GDPR Art. 15(1) facts: purposes, lawful bases, recipients, retention, rights, contacts",
+        "required": ["subject", "controller", "dpo", "activities", "rights"],
+    }
+    document = {
+        "format": {"const": FORMAT},
+        "subject": {"const": subject},
+        "exported_at": {"type": "string", "format": "date-time"},
+        "policy_hash": {"type": "string"},
+        "facts": facts,
+        "tables": _object(table_schemas),
+    }
+    title = f"Personal data of one {subject}, exported by Lethe ({FORMAT})"
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, **_object(document)}
+
+
+@contextmanager
+def _member(
+    archive: zipfile.ZipFile, name: str, moment: datetime, files: list[dict[str, Any]]
+) -> Iterator[Callable[[str], None]]:
+    """A writer of one zip member that records the member's size and SHA-256 in ``files``."""
+    info = zipfile.ZipInfo(name, date_time=moment.timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o600 << 16  # unpacked files readable by their owner only
+    digest = hashlib.sha256()
+    with archive.open(info, "w") as raw:
+
+        def write(text: str) -> None:
+            data = text.encode("utf-8")
+            digest.update(data)
+            raw.write(data)
+
+        yield write
+    files.append({"name": name, "bytes": info.file_size, "sha256": digest.hexdigest()})  # size set on close
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _csv_cell(value: Any) -> Any:
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
+def _write_zip(
+    handle: IO[bytes],
+    head: dict[str, str],
+    extra: dict[str, Any],
+    facts: dict[str, Any],
+    plan: ExportPlan,
+    collected: list[Rows],
+    moment: datetime,
+) -> None:
+    """The whole archive into ``handle``; ``head`` starts data.json and the manifest, ``extra`` the latter."""
+    tables = list(zip(plan.tables, collected, strict=True))
+    files: list[dict[str, Any]] = []
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with _member(archive, "data.json", moment, files) as write:
+            write("{" + _dumps(head)[1:-1] + ',\n"facts":' + _dumps(facts) + ',\n"tables":{')
+            for i, (t, rows) in enumerate(tables):
+                meta = {"columns": t.columns, "primary_key": t.primary_key, "references": t.references}
+                write(("," if i else "") + f'\n{_dumps(t.name)}:{{{_dumps(meta)[1:-1]},"rows":[')
+                for j, row in enumerate(rows):
+                    write(("," if j else "") + "\n" + _dumps(dict(zip(t.columns, row, strict=True))))
+                write("]}")
+            write("}}\n")
+        with _member(archive, "data.schema.json", moment, files) as write:
+            write(plan.schema)
+        seen: set[str] = set()
+        for t, rows in tables:
+            name = f"csv/{_UNSAFE_NAME.sub('_', t.name)}.csv"
+            while name in seen:  # two names that only differ in unsafe characters
+                name = name.removesuffix(".csv") + "_.csv"
+            seen.add(name)
+            with _member(archive, name, moment, files) as write:
+                writer = csv.writer(SimpleNamespace(write=write), lineterminator="\r\n")
+                writer.writerow(t.columns)
+                writer.writerows([_csv_cell(v) for v in row] for row in rows)
+        with _member(archive, "index.html", moment, files) as write:
+            rendered = [(t.name, t.columns, rows) for t, rows in tables]
+            write(render_index(head, facts, rendered))
+        manifest = {**head, **extra, "tables": {t.name: len(rows) for t, rows in tables}, "files": files}
+        with _member(archive, "manifest.json", moment, []) as write:
+            write(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n")
+
+
+def export_subject(
+    policy: Policy,
+    stores: Stores,
+    subject: str,
+    identifier: str,
+    out_dir: Path,
+    *,
+    settings: Settings,
+    ledger: Ledger | None,
+    run_id: str,
+    passphrase: str | None = None,
+    now: datetime | None = None,
+    plan: ExportPlan | None = None,
+) -> ExportResult:
+    """Write the export of the one ``subject`` whose key or lookup column equals ``identifier``.
+
+    Raises SubjectError (after recording "not-found" or "ambiguous" in the ledger) when no subject or more
+    than one matches. ``plan`` (``plan_export``) may be shared by the exports of one run.
+    """
+    started = datetime.now(UTC)
+    moment = (now or started).astimezone(UTC)
+    if passphrase is not None:
+        check_passphrase(passphrase)  # before any work, so a short passphrase costs nothing
+    master = settings.require_master_key() if ledger is not None else None
+    plan = plan or plan_export(policy, stores, subject)
+    if plan.subject != subject:
+        raise SubjectError(f"the export plan is for {plan.subject}, not {subject}")
+    definition = policy.subjects[subject]
+
+    def record(outcome: str, counts: dict[str, int], fps: list[str], **details: Scalar) -> None:
+        if ledger is not None:
+            details["subject"] = subject
+            entry = LedgerEntry(run_id, "export", policy.hash, "export", outcome, started, datetime.now(UTC))
+            ledger.append(replace(entry, counts=counts, fingerprints=fps, details=details))
+
+    try:
+        key = resolve_subject(policy, stores, subject, identifier)
+    except SubjectError as exc:
+        # resolve_subject words the two refusals apart; its messages never repeat the identifier.
+        record("ambiguous" if isinstance(exc, AmbiguousSubjectError) else "not-found", {}, [])
+        raise
+    collected = collect_rows(stores, plan, key)
+    head = dict(format=FORMAT, subject=subject, exported_at=moment.isoformat(), policy_hash=policy.hash)
+    extra = dict(
+        run_id=run_id, unreachable_tables=plan.unreachable, other_subjects_tables=plan.other_subjects
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = f"export-{subject}-{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}.zip"
+    fd, temp_name = tempfile.mkstemp(dir=out_dir, prefix=".lethe-", suffix=".part")  # mode 0600
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(fd, "w+b") as handle:
+            _write_zip(handle, head, extra, facts_for(policy, subject).as_dict(), plan, collected, moment)
+            handle.flush()
+            os.fsync(handle.fileno())
+        zip_sha = hashlib.sha256(temp.read_bytes()).hexdigest()
+        if passphrase is None:
+            path, sha = out_dir / name, zip_sha
+            os.replace(temp, path)
+        else:
+            path = encrypt_to(temp, out_dir / (name + SUFFIX), passphrase)
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    finally:
+        temp.unlink(missing_ok=True)
+    counts = {t.name: len(rows) for t, rows in zip(plan.tables, collected, strict=True)}
+    scope = f"{definition.store}.{definition.table}"
+    fps = [] if master is None else [fingerprint(master, scope, key)]
+    encrypted = passphrase is not None
+    try:
+        record("completed", counts, fps, file=path.name, sha256=sha, zip_sha256=zip_sha, encrypted=encrypted)
+    except BaseException:
+        path.unlink(missing_ok=True)  # no export without its evidence: the request can simply be repeated
+        raise
+    return ExportResult(path, path.name, counts, sha, encrypted, run_id, plan.unreachable)
