@@ -17,6 +17,7 @@ from lethe.operators import get_operator
 from lethe.policy import Policy, RetentionRule, TableRef
 from lethe.stores import Stores, TableInfo
 from lethe.subjects import build_graph, unreachable
+from lethe.validation_requests import check_erasure
 
 Severity = Literal["error", "warning", "info"]
 TIME_KINDS = frozenset({"date", "datetime"})
@@ -83,6 +84,7 @@ def validate_policy(policy: Policy, stores: Stores) -> list[Finding]:
     _check_activities(policy, check)
     _check_checks(policy, check)
     _check_subject_graphs(policy, check)
+    check_erasure(policy, check)
     return check.findings
 
 

@@ -1,0 +1,399 @@
+"""Erasure (Art. 17): delete or anonymise one subject's rows as the policy says, verify, and give a receipt.
+
+``erase_subject`` resolves the subject (an unknown one is a recorded "not found", an ambiguous identifier a
+recorded refusal), plans (``lethe.erasure_plan``), refuses while a hold flag is set (Art. 17(3)(e)), and
+then, per store, in ONE transaction (a subject is small): the identity row is locked and its hold flags read
+(again), its lookup values (e.g. the email) are captured in memory, anonymised tables are rewritten with the
+operators' SQL (``UPDATE ... WHERE <subject's rows>``, scopes ``store.table.column`` as in retention, so
+tokens match), and deleted tables are emptied of the subject's rows deepest first, after rows of other
+tables pointing at them are detached (nullable key set to NULL) or deleted with them (NOT NULL key; a
+kept table with such a key is a policy error, ``erasure-orphans-kept``). Kept tables are counted only.
+
+Verification. Erasure is *verified* when all of these hold:
+
+1. every table the policy deletes has no row left that matched the subject before the erasure;
+2. every anonymised column of the subject's rows holds an anonymised value, where the operator's output is
+   recognisable (``Operator.applied``: null, redact, hmac, generalise, encrypt);
+3. no lookup column of the subject's identity row still holds the value it held before;
+4. after the commit, resolving (``resolve_key``: ``subjects.resolve_subject`` on the reflected table) no
+   longer finds the subject by the original identifier nor by any captured lookup value (nobody, or
+   another subject who shares a value, is found instead).
+
+1-3 are checked inside each store's transaction before it commits (one query): a failure rolls everything
+back (exit 5, nothing changed). 4 is checked after the commit (exit 5, outcome ``unverified``). One
+exception to 4, by design: when the identity row is kept pseudonymised (not deleted) so that kept records
+(orders, invoices) still point at an account, its surrogate key still exists; an identifier that *is*
+that key still resolves, and the receipt says so.
+
+The ledger gets one entry per call: flow ``erasure``, action ``erase`` (or ``erase.plan`` for a dry run),
+outcome ``completed``, ``dry-run``, ``blocked``, ``not-found``, ``ambiguous``, ``cancelled``, ``failed``
+or ``unverified``; counts per table; the fingerprint of the subject's key; never a value. Real runs are
+also recorded in the request register (``lethe.requests``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from lethe.erasure_plan import (
+    ERASURE_FLOW,
+    HOLD_REASON,
+    ErasurePlan,
+    ErasureReceipt,
+    ErasureSetup,
+    ErasureTable,
+    Hold,
+    TableReceipt,
+    count_rows,
+    make_receipt,
+    plan_for_key,
+    prepare_erasure,
+    receipt_entry,
+    resolve_key,
+    subject_predicates,
+)
+from lethe.errors import LetheError, SchemaMismatchError, StoreError, SubjectError, VerificationError
+from lethe.ledger import Ledger
+from lethe.policy import Policy
+from lethe.requests import resolve_for_request, track_request, type_name
+from lethe.retention_cascade import ChildLink
+from lethe.settings import Settings
+from lethe.stores import Stores
+
+__all__ = ["ErasureBlockedError", "ErasurePlan", "ErasureReceipt", "TableReceipt", "erase_subject"]
+CHUNK = 500  # keys per statement when detaching or cascading
+Predicate = sa.ColumnElement[bool]
+Confirm = Callable[[ErasurePlan], bool]
+
+
+class ErasureBlockedError(SubjectError):
+    """A hold flag is set on the subject: erasure is refused (Art. 17(3)(e)); the plan is attached."""
+
+    def __init__(self, message: str, plan: ErasurePlan | None = None) -> None:
+        super().__init__(message)
+        self.plan = plan
+
+
+def blocked_message(subject: str, holds: tuple[Hold, ...]) -> str:
+    """Why erasure is refused: the flags and Art. 17(3)(e); never who."""
+    flags = ", ".join(h.flag for h in holds)
+    return f"erasure of this {subject} is refused: {flags} is set ({holds[0].reason}); nothing was changed"
+
+
+@dataclass
+class _Applied:
+    """Counts of a real run and what verification established."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    detached: dict[str, int] = field(default_factory=dict)
+    lookups: list[tuple[str, Any]] = field(default_factory=list)  # in memory only, never recorded
+    checks: list[str] = field(default_factory=list)
+
+    def add(self, name: str, n: int) -> None:
+        self.rows[name] = self.rows.get(name, 0) + n
+
+
+def erase_subject(
+    policy: Policy,
+    stores: Stores,
+    settings: Settings,
+    subject: str,
+    identifier: str,
+    *,
+    ledger: Ledger,
+    run_id: str,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    received_at: datetime | None = None,
+    setup: ErasureSetup | None = None,
+) -> ErasureReceipt:
+    """Erase one subject as the policy says (or only plan it with ``dry_run``); see the module docstring.
+
+    ``confirm`` is asked with the plan before anything changes; False cancels. ``setup`` (from
+    ``prepare_erasure``) saves reflecting the graph again when erasing many subjects.
+    """
+    started = datetime.now(UTC)
+    action = "erase.plan" if dry_run else "erase"
+    setup = setup or prepare_erasure(policy, stores, settings, subject)
+    ref = resolve_for_request(
+        policy, stores, settings, subject, identifier, request_type="erasure", ledger=ledger,
+        run_id=run_id, flow=ERASURE_FLOW, action=action, register=not dry_run, started_at=started,
+        resolve=lambda text: resolve_key(setup, text),
+    )  # fmt: skip
+    # Counted when someone looks at it; otherwise _apply reads the holds, under a lock.
+    plan = plan_for_key(setup, ref.key, ref.key_fingerprint, count=dry_run or confirm is not None)
+
+    def finish(
+        outcome: str, applied: _Applied | None, request_id: str | None, error: str = ""
+    ) -> ErasureReceipt:
+        receipt = make_receipt(
+            plan, outcome, dry_run=dry_run, run_id=run_id, request_id=request_id, started=started,
+            rows=applied.rows if applied else None, detached=applied.detached if applied else None,
+            checks=tuple(applied.checks) if applied else (), verified=outcome == "completed",
+        )  # fmt: skip
+        ledger.append(receipt_entry(policy, receipt, action, error or None))
+        return receipt
+
+    if plan.blocked:
+        message = blocked_message(subject, plan.blocked)
+        request_id = None
+        if not dry_run:
+            with track_request(
+                settings, "erasure", subject, ref.key_fingerprint, received_at=received_at
+            ) as req:
+                req.finish("refused", f"blocked: {', '.join(h.flag for h in plan.blocked)} ({HOLD_REASON})")
+                request_id = req.id
+        finish("blocked", None, request_id)
+        raise ErasureBlockedError(message, plan)
+    if dry_run:
+        return finish("dry-run", None, None)
+    if confirm is not None and not confirm(plan):
+        return finish("cancelled", None, None)
+    with track_request(settings, "erasure", subject, ref.key_fingerprint, received_at=received_at) as request:
+        try:
+            applied, problems = _apply(setup, ref.key, identifier)
+        except ErasureBlockedError as exc:  # found under the lock: record what the hold keeps back
+            plan = exc.plan = plan_for_key(setup, ref.key, ref.key_fingerprint)
+            holds = ", ".join(h.flag for h in plan.blocked) or "a hold"
+            request.finish("refused", f"blocked: {holds} ({HOLD_REASON})")
+            finish("blocked", None, request.id)
+            raise
+        except LetheError as exc:  # rolled back: the receipt in the ledger shows the plan's counts
+            finish("failed", None, request.id, type(exc).__name__)
+            raise
+        if problems:
+            finish("unverified", applied, request.id)
+            raise VerificationError(
+                f"erasure of a {subject} committed but not verified: {'; '.join(problems)}"
+            )
+        receipt = finish("completed", applied, request.id)
+        erased = sum(t.rows for t in receipt.erased)
+        request.finish(
+            "completed", f"erased: {erased} row(s) deleted; {len(receipt.kept)} table(s) kept or anonymised"
+        )
+    return receipt
+
+
+# ---------------------------------------------------------------------------------------------- applying
+
+
+def _apply(setup: ErasureSetup, key: Any, identifier: str) -> tuple[_Applied, list[str]]:
+    """Change every store, the identity store's transaction enclosing the others, checks 1-3 before the
+    commits; then check 4 on the same connection. Returns what changed and check 4's problems."""
+    applied = _Applied()
+    identity_store = setup.identity.entry.store
+    try:
+        with setup.stores.engine(identity_store).connect() as outer:
+            with outer.begin():
+                _prepare_operators(outer, setup, identity_store)
+                holds = _lock_identity(outer, setup, key, applied)
+                if holds:
+                    raise ErasureBlockedError(blocked_message(setup.subject, tuple(holds)))
+                for store in setup.store_order()[:-1]:
+                    with setup.stores.engine(store).begin() as connection:
+                        _prepare_operators(connection, setup, store)
+                        _apply_store(connection, setup, store, key, applied)
+                _apply_store(outer, setup, identity_store, key, applied)
+            return applied, _verify_resolution(setup, key, identifier, applied, outer)
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"erasure of a {setup.subject} failed and was rolled back ({type_name(exc)})"
+        ) from None
+
+
+def _prepare_operators(connection: sa.Connection, setup: ErasureSetup, store: str) -> None:
+    """Let operators prepare the connection (SQLite functions) and check the database once (pgcrypto)."""
+    raw = connection.connection.driver_connection
+    for item in setup.in_store(store):
+        for rewrite in item.rewrites:
+            rewrite.operator.prepare(raw, rewrite.context)
+            if store not in setup.ensured:
+                rewrite.operator.ensure(connection, rewrite.context)
+    setup.ensured.add(store)
+
+
+def _lock_identity(connection: sa.Connection, setup: ErasureSetup, key: Any, applied: _Applied) -> list[Hold]:
+    """Lock the identity row (servers), read its hold flags, and keep its lookup values in memory only.
+
+    A lookup value already in anonymised form (a token of an earlier erasure or retention) identifies
+    nobody and is left out of verification.
+    """
+    definition, table = setup.graph.definition, setup.identity.table
+    rewrites = {r.column: r for r in setup.identity.rewrites}
+    columns: list[sa.ColumnElement[Any]] = [table.c[f] for f in definition.erasure.unless]
+    for name in definition.lookup:
+        column, rewrite = table.c[name], rewrites.get(name)
+        done = rewrite.operator.applied(rewrite.options, column, rewrite.context) if rewrite else None
+        columns.append(column if done is None else sa.case((done, sa.null()), else_=column))
+    query = sa.select(table.c[definition.key], *columns).where(table.c[definition.key] == key)
+    row = connection.execute(
+        query if connection.dialect.name == "sqlite" else query.with_for_update()
+    ).first()
+    if row is None:
+        return []
+    flags, values = row[1 : 1 + len(definition.erasure.unless)], row[1 + len(definition.erasure.unless) :]
+    applied.lookups = [(c, v) for c, v in zip(definition.lookup, values, strict=True) if v is not None]
+    return [Hold(f, HOLD_REASON) for f, v in zip(definition.erasure.unless, flags, strict=True) if v]
+
+
+def _apply_store(
+    connection: sa.Connection, setup: ErasureSetup, store: str, key: Any, applied: _Applied
+) -> None:
+    """Anonymise, then delete deepest first; then count kept rows and run checks 1-3 (raise to roll back)."""
+    tables = setup.in_store(store)
+    predicates = subject_predicates(connection, setup, store, key)
+    for item in tables:
+        if item.action == "anonymise":
+            applied.add(item.name, _anonymise(connection, setup, item, predicates[item.name]))
+    for item in reversed(tables):
+        if item.action == "delete":
+            if item.links:
+                _unlink_children(connection, item, predicates[item.name], applied)
+            deleted = connection.execute(sa.delete(item.table).where(predicates[item.name])).rowcount
+            applied.add(item.name, int(deleted))
+    # One round trip: the kept rows (for the receipt) and everything checks 1-3 must find empty.
+    probes: dict[str, tuple[sa.Table, sa.ColumnElement[bool]]] = {}
+    for item in tables:
+        where = predicates[item.name]
+        if item.action == "keep":
+            probes[item.name] = (item.table, where)
+        elif item.action == "delete":
+            probes[f"{item.name}: row(s) of the subject remain"] = (item.table, where)
+        elif (form := _rewrite_sql(setup, item)[2]) is not None:
+            probes[f"{item.name}: row(s) not in anonymised form"] = (
+                item.table,
+                sa.and_(where, sa.not_(form)),
+            )
+    if store == setup.identity.entry.store and applied.lookups:
+        table, key_column = setup.identity.table, setup.identity.table.c[setup.graph.definition.key]
+        held = sa.or_(*(table.c[column] == value for column, value in applied.lookups))
+        probes[f"{setup.identity.name}: a lookup value remains"] = (table, sa.and_(key_column == key, held))
+    problems = []
+    for label, n in count_rows(connection, probes).items():
+        if ": " not in label:
+            applied.add(label, n)
+        elif n:
+            problems.append(f"{label} ({n})")
+    if problems:
+        raise VerificationError(f"erasure not verified, rolled back, nothing changed: {'; '.join(problems)}")
+    deleted_tables = ", ".join(t.name for t in tables if t.action == "delete") or "none"
+    applied.checks.append(f"{store}: no row of the subject left in deleted tables ({deleted_tables})")
+    if any(t.action == "anonymise" for t in tables):
+        applied.checks.append(f"{store}: anonymised columns hold anonymised values")
+    if store == setup.identity.entry.store and applied.lookups:
+        names = ", ".join(c for c, _ in applied.lookups)
+        applied.checks.append(f"lookup columns ({names}) no longer hold the subject's values")
+
+
+def _rewrite_sql(
+    setup: ErasureSetup, item: ErasureTable
+) -> tuple[dict[str, Any], Predicate | None, Predicate | None]:
+    """An anonymised table's SET clause, "every column is anonymised" (None when some operator's output
+    cannot be recognised) and "every recognisable column is"; built once per setup, as operators build
+    these expressions slowly in Python (and one object each keeps SQLAlchemy's compiled cache warm)."""
+    if item.name not in setup.memo:
+        values: dict[str, Any] = {}
+        tests, every = [], True
+        for rewrite in item.rewrites:
+            column = item.table.c[rewrite.column]
+            done = rewrite.operator.applied(rewrite.options, column, rewrite.context)
+            new = rewrite.operator.sql(rewrite.options, column, item.key, rewrite.context)
+            # A value anonymised before (e.g. by retention) stays: an hmac of its token would break the
+            # link retention's tokens give.
+            values[rewrite.column] = new if done is None else sa.case((done, column), else_=new)
+            every = every and done is not None
+            tests += [] if done is None else [sa.or_(column.is_(None), done)]
+        form = sa.and_(*tests) if tests else None
+        setup.memo[item.name] = (values, form if every else None, form)
+    result: tuple[dict[str, Any], Predicate | None, Predicate | None] = setup.memo[item.name]
+    return result
+
+
+def _anonymise(connection: sa.Connection, setup: ErasureSetup, item: ErasureTable, where: Predicate) -> int:
+    """Rewrite the subject's rows of one table set-based; values already anonymised stay as they are."""
+    values, handled, _ = _rewrite_sql(setup, item)
+    condition = where if handled is None else sa.and_(where, sa.not_(handled))
+    return int(connection.execute(sa.update(item.table).where(condition).values(values)).rowcount)
+
+
+def _unlink_children(
+    connection: sa.Connection, item: ErasureTable, where: sa.ColumnElement[bool], applied: _Applied
+) -> None:
+    """Detach (nullable key) or delete (NOT NULL key) the rows of other tables pointing at doomed rows."""
+    if len(item.key) != 1:
+        raise SchemaMismatchError(f"{item.name}: a table with children needs a single-column primary key")
+    keys = list(connection.execute(sa.select(item.key[0]).where(where)).scalars())
+    for label, n in _unlink(connection, list(item.links), item.table, keys).items():
+        table, _, kind = label.partition(" (")
+        name = f"{item.entry.store}.{table}"
+        if kind == "detach)":
+            applied.detached[name] = applied.detached.get(name, 0) + n
+        elif n:  # deleted with their parent: the subject's rows, or another table's (NOT NULL key)
+            applied.add(name, n)
+
+
+def _chunks(values: list[Any]) -> list[list[Any]]:
+    return [values[i : i + CHUNK] for i in range(0, len(values), CHUNK)]
+
+
+def _unlink(
+    connection: sa.Connection, links: list[ChildLink], parent: sa.Table, keys: list[Any]
+) -> dict[str, int]:
+    """``retention_cascade.delete_children`` with the parents' keys as values (erasure_plan says why)."""
+    counts: dict[str, int] = {}
+    pk = next(iter(parent.primary_key.columns))
+    for link in links:
+        values = keys
+        if link.parent_column != pk.name:  # a foreign key to another unique column of the parent
+            select = sa.select(parent.c[link.parent_column])
+            values = [v for c in _chunks(keys) for v in connection.execute(select.where(pk.in_(c))).scalars()]
+        n = 0
+        for chunk in _chunks(values):
+            statement: sa.Executable
+            if link.detach:
+                statement = (
+                    sa.update(link.table).where(link.fk_column.in_(chunk)).values({link.fk_column.name: None})
+                )
+            else:
+                if link.children:
+                    child_pk = list(link.table.primary_key.columns)
+                    if len(child_pk) != 1:
+                        raise SchemaMismatchError(
+                            f"{link.table.name}: cascading needs a single-column primary key"
+                        )
+                    children = list(
+                        connection.execute(sa.select(child_pk[0]).where(link.fk_column.in_(chunk))).scalars()
+                    )
+                    for label, m in _unlink(connection, link.children, link.table, children).items():
+                        counts[label] = counts.get(label, 0) + m
+                statement = sa.delete(link.table).where(link.fk_column.in_(chunk))
+            n += int(connection.execute(statement).rowcount)
+        counts[link.label] = counts.get(link.label, 0) + n
+    return counts
+
+
+# ------------------------------------------------------------------------------------------- verifying
+
+
+def _verify_resolution(
+    setup: ErasureSetup, key: Any, identifier: str, applied: _Applied, connection: sa.Connection
+) -> list[str]:
+    """Check 4, after the commit: neither the identifier nor a captured lookup value finds the subject."""
+    texts = list(dict.fromkeys([identifier, *(str(v) for _, v in applied.lookups)]))
+    if setup.identity.action != "delete" and str(key) in {t.strip() for t in texts}:
+        texts = [t for t in texts if t.strip() != str(key)]
+        applied.checks.append(f"the key stays: {setup.identity.name} is kept pseudonymised, its key resolves")
+    found = []
+    for text in texts:
+        try:
+            found.append(resolve_key(setup, text, connection))
+        except SubjectError:
+            continue  # nobody, or several others sharing the value (check 3 cleared the subject's own row)
+    applied.checks.append(f"{len(texts)} identifier value(s) no longer find the subject")
+    return ["an identifier still finds the subject"] if key in found else []
