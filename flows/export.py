@@ -1,0 +1,45 @@
+"""Access and portability (GDPR Art. 15 and 20): one subject's data and the facts about its processing."""
+
+# No `from __future__ import annotations` here: Prefect builds the parameter form from evaluated hints.
+from datetime import datetime
+from typing import Annotated, Any
+
+from prefect import flow
+from pydantic import Field
+
+from tasks.requests import export_task, publish_outcome_task
+
+SubjectId = Annotated[str, Field(min_length=1, max_length=320)]
+
+
+@flow(name="subject-export", persist_result=False, log_prints=False)
+def export_flow(
+    subject_id: SubjectId,
+    subject_type: str = "customer",
+    policy: str = "config/demo.yaml",
+    out_dir: str = "var/exports",
+    passphrase_secret: str | None = None,
+    received: datetime | None = None,
+) -> dict[str, Any]:
+    """Export everything Lethe's policy knows about one data subject into a zip (Art. 15 and 20).
+
+    Args:
+        subject_id: The subject's key or one of its lookup identifiers (e.g. the customer's email).
+        subject_type: Kind of data subject, as named under `subjects:` in the policy.
+        policy: Path of the policy file, relative to the worker's working directory.
+        out_dir: Folder on the worker where the zip is written.
+        passphrase_secret: Name of a Prefect Secret block holding a passphrase; when set the zip is encrypted.
+        received: When the request was received (starts the one-month deadline); empty means now.
+    """
+    if not subject_id.strip():
+        raise ValueError("subject_id must not be blank")
+    passphrase = None
+    if passphrase_secret:
+        from prefect.blocks.system import Secret
+
+        # Called from a synchronous flow, Block.load returns the block (its type says "maybe a coroutine").
+        secret: Any = Secret.load(passphrase_secret)
+        passphrase = str(secret.get())
+    outcome = export_task(policy, subject_type, subject_id.strip(), out_dir, passphrase, received)
+    publish_outcome_task("export", outcome)
+    return outcome
