@@ -10,7 +10,10 @@ from __future__ import annotations
 import click
 
 from lethe.cli_demo import demo
+from lethe.cli_dpia import dpia
+from lethe.cli_export import export
 from lethe.cli_ledger import ledger
+from lethe.cli_requests import erase, rectify, requests, restrict, unrestrict
 from lethe.cli_retention import retention
 from lethe.cli_ropa import ropa
 from lethe.cli_validate import validate
@@ -26,4 +29,11 @@ main.add_command(validate)
 main.add_command(ledger)
 main.add_command(demo)
 main.add_command(retention)
+main.add_command(erase)
+main.add_command(rectify)
+main.add_command(restrict)
+main.add_command(unrestrict)
+main.add_command(requests)
+main.add_command(export)
 main.add_command(ropa)
+main.add_command(dpia)
