@@ -98,3 +98,18 @@ def chinook_url(
         yield db
     finally:
         drop_scratch_database(db.url)
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[str]:
+    """One temporary Prefect server for the whole run (it takes seconds to start); yields its database path.
+
+    Started only when a flow test asks for it. Leak tests search its whole database, so every flow run of
+    the session is searched, not only their own.
+    """
+    import prefect.settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        url = prefect.settings.PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
+        yield str(url).split("///", 1)[1]

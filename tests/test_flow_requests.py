@@ -8,12 +8,11 @@ typed the identifier), and the captured logs are searched for the identifier and
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from prefect_harness import prefect_server  # noqa: F401 - the module-scoped server fixture
+from prefect_state import dump_without_parameters
 
 from lethe.demo import DemoSpec, seed
 from lethe.stores import create_store_engine
@@ -24,7 +23,7 @@ POLICY = str(Path(__file__).resolve().parents[1] / "config" / "demo.yaml")
 
 
 @pytest.fixture
-def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: str) -> dict[str, str]:  # noqa: F811
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: str) -> dict[str, str]:
     """A 40-customer shop; returns the store URL and customer 5's identifying values."""
     url = f"sqlite:///{tmp_path}/shop.db"
     for name, value in {
@@ -40,30 +39,28 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: str) -
         connection.execute(sa.text("UPDATE customers SET legal_hold = false WHERE id = 5"))
         row = connection.execute(sa.text("SELECT email, full_name, phone FROM customers WHERE id = 5")).one()
     engine.dispose()
-    return {"url": url, "email": row.email, "name": row.full_name, "phone": row.phone or "", "dir": str(tmp_path)}
+    return {
+        "url": url,
+        "email": row.email,
+        "name": row.full_name,
+        "phone": row.phone or "",
+        "dir": str(tmp_path),
+    }
 
 
 def _customer(url: str, key: int) -> sa.Row[tuple[str, str]]:
     engine = create_store_engine(url)
     with engine.connect() as connection:
-        row = connection.execute(sa.text("SELECT email, full_name FROM customers WHERE id = :k"), {"k": key}).one()
+        row = connection.execute(
+            sa.text("SELECT email, full_name FROM customers WHERE id = :k"), {"k": key}
+        ).one()
     engine.dispose()
     return row
 
 
-def _prefect_dump_without_parameters(path: str) -> str:
-    """Every table of Prefect's database as text, with the flow runs' parameters blanked out."""
-    connection = sqlite3.connect(path)
-    connection.execute("UPDATE flow_run SET parameters = '{}'")
-    dump = "\n".join(connection.iterdump())
-    connection.rollback()
-    connection.close()
-    return dump
-
-
 def test_request_flows_answer_and_leak_nothing(
     shop: dict[str, str],
-    prefect_server: str,  # noqa: F811
+    prefect_server: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     from flows.erasure import erasure_flow
@@ -77,7 +74,11 @@ def test_request_flows_answer_and_leak_nothing(
     assert shop["email"] not in exported["file"]
 
     restricted = restriction_flow(
-        subject_id=shop["email"], ground="direct-marketing", activities=["newsletter"], objection=True, policy=POLICY
+        subject_id=shop["email"],
+        ground="direct-marketing",
+        activities=["newsletter"],
+        objection=True,
+        policy=POLICY,
     )
     assert restricted["outcome"] == "completed"
 
@@ -98,7 +99,7 @@ def test_request_flows_answer_and_leak_nothing(
     missing = export_flow(subject_id="nobody-here@example.invalid", policy=POLICY, out_dir=shop["dir"])
     assert missing["outcome"] == "not-found"
 
-    dump = _prefect_dump_without_parameters(prefect_server)
+    dump = dump_without_parameters(prefect_server)
     assert "request-export" in dump  # the artifacts were written, so the search below saw them
     for value in (shop["email"], shop["name"], new_name, "nobody-here@example.invalid"):
         assert value not in dump, "a personal value reached Prefect's database"
@@ -110,6 +111,6 @@ def test_request_flows_answer_and_leak_nothing(
 def test_a_blank_identifier_is_refused_before_any_work(shop: dict[str, str]) -> None:
     from flows.export import export_flow
 
-    with pytest.raises(Exception, match="blank|at least 1 character"):
+    with pytest.raises(Exception, match=r"blank|at least 1 character"):
         export_flow(subject_id="   ", policy=POLICY, out_dir=shop["dir"])
     assert not list(Path(shop["dir"]).glob("*.zip"))

@@ -1,21 +1,20 @@
 """The retention flow under a real (local, temporary) Prefect server: dry run, enforcement, approval, no leaks.
 
-One Prefect harness for the whole module (it takes seconds to start); the store is a small demo shop in
+One Prefect harness for the whole test run (tests/conftest.py); the store is a small demo shop in
 SQLite. After the runs, Prefect's own database and the captured logs are searched for personal values.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from prefect_state import dump_without_parameters
 
 from lethe.demo import DemoSpec, seed
 from lethe.ledger import Ledger
@@ -29,17 +28,6 @@ POLICY = str(ROOT / "config" / "demo.yaml")
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 MARKER_EMAIL = "marker-5a9c1e@example.org"
 MARKER_NAME = "Zelda Markerova-Quist"
-
-
-@pytest.fixture(scope="module")
-def prefect_server() -> Iterator[str]:
-    """A temporary Prefect server; yields the path of its SQLite database."""
-    import prefect.settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        url = prefect.settings.PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
-        yield str(url).split("///", 1)[1]
 
 
 @pytest.fixture
@@ -103,9 +91,7 @@ def test_enforcement_applies_verifies_records_and_leaks_nothing(
     assert sum(s.counts["applied"] for s in summaries) == first["applied"]
 
     # Nothing personal in Prefect's database (runs, task runs, artifacts, logs) nor in the captured logs.
-    prefect_db = sqlite3.connect(prefect_server)
-    dump = "\n".join(prefect_db.iterdump())
-    prefect_db.close()
+    dump = dump_without_parameters(prefect_server)
     for value in (MARKER_EMAIL, MARKER_NAME, "Markerova"):
         assert value not in dump
         assert value not in caplog.text
