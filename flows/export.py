@@ -2,14 +2,11 @@
 
 # No `from __future__ import annotations` here: Prefect builds the parameter form from evaluated hints.
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow
-from pydantic import Field
 
-from tasks.requests import export_task, publish_outcome_task
-
-SubjectId = Annotated[str, Field(min_length=1, max_length=320)]
+from tasks.requests import SubjectId, export_task, publish_outcome_task
 
 
 @flow(name="subject-export", persist_result=False, log_prints=False)

@@ -7,9 +7,7 @@ from typing import Annotated, Any
 from prefect import flow
 from pydantic import BaseModel, Field
 
-from tasks.requests import publish_outcome_task, rectify_task
-
-SubjectId = Annotated[str, Field(min_length=1, max_length=320)]
+from tasks.requests import SubjectId, publish_outcome_task, rectify_task
 
 
 class ColumnChange(BaseModel):

@@ -2,14 +2,12 @@
 
 # No `from __future__ import annotations` here: Prefect builds the parameter form from evaluated hints.
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from prefect import flow
-from pydantic import Field
 
-from tasks.requests import publish_outcome_task, restrict_task
+from tasks.requests import SubjectId, publish_outcome_task, restrict_task
 
-SubjectId = Annotated[str, Field(min_length=1, max_length=320)]
 Ground = Literal[
     "accuracy-contested",
     "unlawful-processing",

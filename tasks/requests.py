@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from pydantic import Field
 
 from lethe.erasure import ErasureBlockedError, erase_subject
 from lethe.errors import AmbiguousSubjectError, SubjectError
@@ -31,6 +32,8 @@ from lethe.settings import Settings, load_settings
 from lethe.stores import Stores
 
 T = TypeVar("T")
+# How every request form asks for the subject: the key or a lookup value, never blank.
+SubjectId = Annotated[str, Field(min_length=1, max_length=320)]
 
 
 @dataclass
