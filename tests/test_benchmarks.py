@@ -1,0 +1,149 @@
+"""The benchmark harness on a tiny SQLite dataset: correctness, never timing.
+
+Lethe and every baseline must leave exactly the same data (same tokens, NULLs and years in B1; same remaining
+rows in B2), the JSON must have exactly the agreed keys, and the medians/ratios must be computed as
+documented. Sizes are tiny (2,000 rows, one round), so this runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `benchmarks` is not an installed package: import it from the checkout
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import b1_anonymise, b2_delete, b6_memory  # noqa: E402
+from benchmarks.common import expired_count  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    JSON_KEYS,
+    LETHE,
+    Result,
+    Target,
+    format_table,
+    pair_results,
+    run_rounds,
+    write_json,
+)
+from benchmarks.seeding import dataset  # noqa: E402
+from benchmarks.tables import (  # noqa: E402
+    CHILDREN,
+    people_metadata,
+    seed_people,
+    seed_sessions,
+    sessions_metadata,
+)
+
+ROWS = 2_000
+
+
+def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(r) for r in connection.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
+def test_b1_lethe_and_every_baseline_leave_the_same_data(tmp_path: Path) -> None:
+    with dataset("sqlite", people_metadata(), seed_people, ROWS, tmp_path / "b1") as data:
+        digests = {}
+        for name, work in b1_anonymise.methods(data.workdir, ROWS):
+            url = data.fresh()
+            work(url)
+            digests[name] = b1_anonymise.table_digest(url)
+            if name == LETHE:
+                tokens, phones, january = _query(
+                    url,
+                    "SELECT sum(email LIKE '~h1:%'), sum(phone IS NULL), sum(substr(birth_date, 6) = '01-01')"
+                    " FROM people",
+                )[0]
+                untouched = _query(url, "SELECT email, phone FROM people WHERE id = 3")[0]
+            data.discard(url)
+    expired = expired_count(ROWS)
+    assert set(digests) == {LETHE, "one UPDATE", "pandas", "row-by-row"}
+    assert all(d == digests[LETHE] for d in digests.values()), "a baseline wrote different values"
+    assert tokens == phones == expired  # every expired row rewritten, no other
+    assert january >= expired  # generalised to 1 January (a few fresh rows are born on 1 January too)
+    assert untouched == ("user3@example.com", "+44 7700 3")  # row 3 is not expired
+
+
+def test_b2_lethe_and_the_hand_written_delete_leave_the_same_rows(tmp_path: Path) -> None:
+    with dataset("sqlite", sessions_metadata(), seed_sessions, ROWS, tmp_path / "b2") as data:
+        digests = {}
+        for name, work in b2_delete.methods(data.workdir, ROWS):
+            url = data.fresh()
+            work(url)
+            digests[name] = b2_delete.tables_digest(url)
+            data.discard(url)
+    kept = ROWS - expired_count(ROWS)
+    assert digests[LETHE] == digests[b2_delete.BASELINE]
+    assert digests[LETHE]["sessions"][0] == kept
+    assert digests[LETHE]["session_events"][0] == kept * CHILDREN
+
+
+def test_run_writes_json_with_exactly_the_agreed_keys(tmp_path: Path) -> None:
+    results = b1_anonymise.run("sqlite", ROWS, 1, tmp_path) + b2_delete.run("sqlite", ROWS, 1, tmp_path)
+    path = tmp_path / "out.json"
+    write_json(results, path)
+    data = json.loads(path.read_text())
+    assert [tuple(item) for item in data] == [JSON_KEYS] * 4
+    assert [(d["id"], d["baseline"]) for d in data] == [
+        ("B1", "one UPDATE"),
+        ("B1", "pandas"),
+        ("B1", "row-by-row"),
+        ("B2", "hand DELETE"),
+    ]
+    assert all(d["engine"] == "sqlite" and d["rows"] == ROWS and d["ratio"] > 0 for d in data)
+    table = format_table(results, {**b1_anonymise.TARGETS, **b2_delete.TARGETS})
+    assert "one UPDATE" in table and "<= 1.30" in table
+
+
+def test_b6_child_process_enforces_the_rule_and_reports_its_peak_rss(tmp_path: Path) -> None:
+    report = b6_memory.measure(1_000, tmp_path)  # one fresh process (run() starts two: N and 10N)
+    assert report["applied"] == expired_count(1_000) and report["batches"] == 1
+    assert 10 < report["imports_mb"] <= report["peak_mb"] < 1_000
+    assert b6_memory.human(1_000_000) == "1M" and b6_memory.human(20_000) == "20k"
+
+
+class _Copies:
+    def __init__(self) -> None:
+        self.made: list[str] = []
+        self.removed: list[str] = []
+
+    def fresh(self) -> str:
+        self.made.append(f"copy-{len(self.made)}")
+        return self.made[-1]
+
+    def discard(self, url: str) -> None:
+        self.removed.append(url)
+
+
+def test_rounds_alternate_use_a_fresh_copy_each_and_compare_the_final_data() -> None:
+    calls: list[tuple[str, str]] = []
+    copies = _Copies()
+    methods = [(name, lambda url, n=name: calls.append((n, url))) for name in (LETHE, "a", "b")]
+    times = run_rounds(copies, methods, 2, check=lambda url: "same")
+    assert [n for n, _ in calls] == [LETHE, "a", "b", "b", "a", LETHE]
+    assert len({url for _, url in calls}) == 6 and sorted(copies.removed) == sorted(copies.made)
+    assert {name: len(t) for name, t in times.items()} == {LETHE: 2, "a": 2, "b": 2}
+
+    left = iter(["x", "y"])
+    with pytest.raises(AssertionError, match="left different data"):
+        run_rounds(_Copies(), methods[:2], 1, check=lambda url: next(left))
+
+
+def test_ratio_is_the_median_of_the_per_round_ratios() -> None:
+    times = {LETHE: [1.0, 2.0, 4.0], "base": [1.0, 1.0, 1.0]}
+    (result,) = pair_results("B1", "sqlite", 10, times)
+    assert (result.lethe_s, result.baseline_s, result.ratio) == (2.0, 1.0, 2.0)
+    assert Target("<= 1.30", at_most=1.3).met(1.2) and not Target("<= 1.30", at_most=1.3).met(1.31)
+    assert Target("report").met(5.0) is None
+    assert isinstance(result, Result)
