@@ -30,13 +30,6 @@ def export_flow(
     """
     if not subject_id.strip():
         raise ValueError("subject_id must not be blank")
-    passphrase = None
-    if passphrase_secret:
-        from prefect.blocks.system import Secret
-
-        # Called from a synchronous flow, Block.load returns the block (its type says "maybe a coroutine").
-        secret: Any = Secret.load(passphrase_secret)
-        passphrase = str(secret.get())
-    outcome = export_task(policy, subject_type, subject_id.strip(), out_dir, passphrase, received)
+    outcome = export_task(policy, subject_type, subject_id.strip(), out_dir, passphrase_secret, received)
     publish_outcome_task("export", outcome)
     return outcome

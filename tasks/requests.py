@@ -81,10 +81,18 @@ def export_task(
     subject: str,
     identifier: str,
     out_dir: str,
-    passphrase: str | None,
+    passphrase_secret: str | None,
     received: datetime | None,
 ) -> dict[str, Any]:
     """Write the subject's export zip into ``out_dir``; return its file name and row counts."""
+    # The passphrase is read here, from its Secret block, so it never travels as a flow or task argument.
+    passphrase = None
+    if passphrase_secret:
+        from prefect.blocks.system import Secret
+
+        # Called from a synchronous task, Block.load returns the block (its type says "maybe a coroutine").
+        secret: Any = Secret.load(passphrase_secret)
+        passphrase = str(secret.get())
     with request_context(policy_path) as ctx:
 
         def run() -> dict[str, Any]:
