@@ -23,10 +23,9 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 from lethe.errors import OperatorError
-from lethe.operators.base import ColumnShape, Expression, Operator, OperatorContext, TypeKind
+from lethe.operators.base import ColumnShape, Expression, OperatorContext, TypeKind
 from lethe.operators.dialects import (
     column_key,
-    ensure_pgcrypto,
     hex_int_sql,
     hmac_hex,
     hmac_hex_sql,
@@ -35,6 +34,7 @@ from lethe.operators.dialects import (
     register_sqlite_functions,
 )
 from lethe.operators.fake_pools import CITIES, FIRST_NAMES, LAST_NAMES, STREETS
+from lethe.operators.keyed import KeyedDigestOperator
 
 FAKE_LENGTHS = {
     "name": 60,
@@ -127,7 +127,7 @@ def _fake_sql(dialect: str, kind: str, value: Expression, key: bytes) -> Express
     return builders[kind]()
 
 
-class FakeOperator(Operator):
+class FakeOperator(KeyedDigestOperator):
     """Replace with a plausible value; the same input and key always give the same replacement."""
 
     name = "fake"
@@ -176,9 +176,3 @@ class FakeOperator(Operator):
         """On SQLite, register ``lethe_fake``."""
         if ctx.dialect == "sqlite":
             register_sqlite_functions(dbapi_connection, {"lethe_fake": (3, _sqlite_fake)})
-
-    @classmethod
-    def ensure(cls, connection: sa.Connection, ctx: OperatorContext) -> None:
-        """On PostgreSQL, pgcrypto must be installed (and on the search_path)."""
-        if ctx.dialect == "postgresql":
-            ensure_pgcrypto(connection)

@@ -13,15 +13,14 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
-from lethe.operators.base import ColumnShape, Expression, Operator, OperatorContext, TypeKind
+from lethe.operators.base import ColumnShape, Expression, OperatorContext, TypeKind
 from lethe.operators.dialects import (
     char_length_sql,
     column_key,
-    ensure_pgcrypto,
     hmac_hex,
     hmac_hex_sql,
-    register_sqlite_functions,
 )
+from lethe.operators.keyed import KeyedDigestOperator
 
 TOKEN_PREFIX = "~h{version}:"
 PURPOSE = "hmac"
@@ -45,7 +44,7 @@ def hmac_token(master_key: bytes, scope: str, value: str, key_version: int = 1, 
     return TOKEN_PREFIX.format(version=key_version) + hmac_hex(key, value)[:length]
 
 
-class HmacOperator(Operator):
+class HmacOperator(KeyedDigestOperator):
     """HMAC-SHA256 under a per-column key (HKDF of the master key), computed inside the database."""
 
     name = "hmac"
@@ -100,15 +99,3 @@ class HmacOperator(Operator):
             for v in range(1, ctx.key_version + 1)
         ]
         return sa.or_(value.is_(None), *tokens)
-
-    @classmethod
-    def prepare(cls, dbapi_connection: Any, ctx: OperatorContext) -> None:
-        """On SQLite, register ``lethe_hmac``."""
-        if ctx.dialect == "sqlite":
-            register_sqlite_functions(dbapi_connection)
-
-    @classmethod
-    def ensure(cls, connection: sa.Connection, ctx: OperatorContext) -> None:
-        """On PostgreSQL, pgcrypto must be installed (and on the search_path)."""
-        if ctx.dialect == "postgresql":
-            ensure_pgcrypto(connection)

@@ -25,18 +25,17 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lethe.errors import OperatorError
-from lethe.operators.base import ColumnShape, Expression, Operator, OperatorContext, TypeKind
+from lethe.operators.base import ColumnShape, Expression, OperatorContext, TypeKind
 from lethe.operators.dialects import (
     column_key,
-    ensure_pgcrypto,
     hex_int_sql,
     hmac_hex,
     hmac_hex_sql,
     is_mysql,
     key_text,
     key_text_sql,
-    register_sqlite_functions,
 )
+from lethe.operators.keyed import KeyedDigestOperator
 
 PURPOSE = "noise"
 
@@ -96,7 +95,7 @@ def noise_units(noise_key: bytes, key_values: Sequence[Any], bound: int) -> int:
     return u % (2 * bound + 1) - bound
 
 
-class NoiseOperator(Operator):
+class NoiseOperator(KeyedDigestOperator):
     """Add a deterministic offset in [-bound, +bound]; not recognisable, so rules need a marker column."""
 
     name = "noise"
@@ -150,18 +149,6 @@ class NoiseOperator(Operator):
             # 24 hours of elapsed time, as PostgreSQL adds an interval in hours to a timestamptz.
             return (value.astimezone(dt.UTC) + shift).astimezone(value.tzinfo)
         return value + shift
-
-    @classmethod
-    def prepare(cls, dbapi_connection: Any, ctx: OperatorContext) -> None:
-        """On SQLite, register ``lethe_hmac`` and ``lethe_hex_int``."""
-        if ctx.dialect == "sqlite":
-            register_sqlite_functions(dbapi_connection)
-
-    @classmethod
-    def ensure(cls, connection: sa.Connection, ctx: OperatorContext) -> None:
-        """On PostgreSQL, pgcrypto must be installed (and on the search_path)."""
-        if ctx.dialect == "postgresql":
-            ensure_pgcrypto(connection)
 
 
 def _shift_days_sql(ctx: OperatorContext, value: Expression, units: Expression) -> Expression:

@@ -1,0 +1,26 @@
+"""What the operators computed from a keyed HMAC share: its SQLite functions and PostgreSQL's pgcrypto."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from lethe.operators.base import Operator, OperatorContext
+from lethe.operators.dialects import ensure_pgcrypto, register_sqlite_functions
+
+
+class KeyedDigestOperator(Operator):
+    """Base of ``hmac``, ``noise`` and ``fake``: their SQL needs HMAC-SHA256 inside the database."""
+
+    @classmethod
+    def prepare(cls, dbapi_connection: Any, ctx: OperatorContext) -> None:
+        """On SQLite, register ``lethe_hmac`` and its companions."""
+        if ctx.dialect == "sqlite":
+            register_sqlite_functions(dbapi_connection)
+
+    @classmethod
+    def ensure(cls, connection: sa.Connection, ctx: OperatorContext) -> None:
+        """On PostgreSQL, pgcrypto must be installed (and on the search_path)."""
+        if ctx.dialect == "postgresql":
+            ensure_pgcrypto(connection)
