@@ -60,7 +60,7 @@ class RuleSql:
     @property
     def pending(self) -> Predicate:
         """Rows the rule must still handle."""
-        parts = [self.expired, self.matches]
+        parts = [self.expired, *self.conditions]
         if self.exempt is not None:
             parts.append(sa.not_(self.exempt))
         if self.handled is not None:
@@ -72,7 +72,12 @@ class RuleSql:
         """Expired rows kept back by an exemption."""
         if self.exempt is None:
             return sa.false()
-        return sa.and_(self.expired, self.matches, self.exempt)
+        return sa.and_(self.expired, *self.conditions, self.exempt)
+
+    @property
+    def conditions(self) -> list[Predicate]:
+        """``matches`` when the rule has conditions (a bare ``AND true`` is not folded on every engine)."""
+        return [self.matches] if self.rule.where else []
 
     def key_in(self, keys: Sequence[tuple[Any, ...]]) -> Predicate:
         """Rows whose primary key is one of ``keys``."""
@@ -159,12 +164,14 @@ def _flag_set(flag: sa.Column[Any]) -> Predicate:
 
 
 def _link(
-    policy: Policy, stores: Stores, rule: RetentionRule, table: sa.Table, related: sa.Table
+    policy: Policy, stores: Stores, rule: RetentionRule, table: sa.Table, related: sa.Table, related_name: str
 ) -> Predicate:
     """How a related row points at a row of the rule's table."""
-    for fk in related.foreign_keys:
-        if fk.column.table.name == table.name:
-            return fk.parent == table.c[fk.column.name]
+    # The reflected foreign keys: the typed tables carry none (see Stores.sa_table).
+    for fk in stores.table(TableRef(store=rule.table.store, table=related_name)).foreign_keys:
+        if fk.ref_table == table.name:
+            pairs = zip(fk.columns, fk.ref_columns, strict=True)
+            return sa.and_(*(related.c[mine] == table.c[theirs] for mine, theirs in pairs))
     related_map = policy.table_map(TableRef(store=rule.table.store, table=related.name))
     if related_map and related_map.subject and related_map.subject_column:
         subject = policy.subjects[related_map.subject]
@@ -197,23 +204,27 @@ def build_rule_sql(
         if not related_name:
             column = _column(rule, table, column_name)
             own.append(column)
-            not_recent.append(sa.or_(column.is_(None), column < cutoff_param(column, cutoff, dialect, tz)))
+            older = column < cutoff_param(column, cutoff, dialect, tz)
+            not_recent.append(sa.or_(column.is_(None), older) if column.nullable else older)
             any_anchor.append(column.is_not(None))
             continue
         related = reflect_table(stores, store, related_name)
-        link = _link(policy, stores, rule, table, related)
+        link = _link(policy, stores, rule, table, related, related_name)
         column = _column(rule, related, column_name)
         recent = sa.select(sa.literal(1)).where(link, column >= cutoff_param(column, cutoff, dialect, tz))
         not_recent.append(~sa.exists(recent))
         any_anchor.append(sa.exists(sa.select(sa.literal(1)).where(link, column.is_not(None))))
-    # When an own anchor can never be NULL the "has an anchor" test is always true: leave it out.
-    if not any(not c.nullable for c in own):
-        not_recent.append(sa.or_(*any_anchor))
-    expired = sa.and_(*not_recent)
+    # When an own anchor can never be NULL the "has an anchor" test is always true: leave it out. With a
+    # single anchor, "not recent and present" is just "older than the cut-off" (NULL compares as unknown).
+    if len(not_recent) == 1 and own:
+        expired = own[0] < cutoff_param(own[0], cutoff, dialect, tz)
+    else:
+        if not any(not c.nullable for c in own):
+            not_recent.append(sa.or_(*any_anchor))
+        expired = sa.and_(*not_recent)
 
-    matches = sa.and_(
-        sa.true(), *(_condition(_column(rule, table, name), spec) for name, spec in rule.where.items())
-    )
+    conditions = [_condition(_column(rule, table, name), spec) for name, spec in rule.where.items()]
+    matches = sa.and_(*conditions) if conditions else sa.true()
     exempt: Predicate | None = None
     if rule.unless:
         exempt = sa.or_(*(_flag_set(_column(rule, table, f)) for f in rule.unless))
@@ -237,11 +248,8 @@ def build_rule_sql(
         if rule.mark:
             handled = _column(rule, table, rule.mark).is_not(None)
         else:
-            # A NULL holds nothing to anonymise, so it counts as done whatever the operator.
-            tests = []
-            for r in rewrites:
-                applied = r.operator.applied(r.options, table.c[r.column], r.context)
-                if applied is not None:
-                    tests.append(sa.or_(table.c[r.column].is_(None), applied))
-            handled = sa.and_(*tests) if tests else None
+            # Operators count a NULL as applied themselves (it holds nothing to anonymise).
+            tests = [r.operator.applied(r.options, table.c[r.column], r.context) for r in rewrites]
+            known = [t for t in tests if t is not None]
+            handled = sa.and_(*known) if known else None
     return RuleSql(rule, table, pk, dialect, cutoff, expired, matches, exempt, handled, rewrites)

@@ -89,6 +89,8 @@ class ColumnInfo:
     sql_type: str
     length: int | None
     nullable: bool
+    # The reflected SQLAlchemy type, so typed tables are built without reflecting again (see Stores.sa_table).
+    type: sa.types.TypeEngine[Any] = field(default_factory=sa.types.NullType, compare=False, repr=False)
 
     @property
     def shape(self) -> ColumnShape:
@@ -181,6 +183,7 @@ def reflect_schema(engine: Engine, schema: str | None = None) -> SchemaInfo:
                 sql_type=str(c["type"]) if not isinstance(c["type"], sa.types.NullType) else "NULL",
                 length=getattr(c["type"], "length", None) if type_kind(c["type"]) == "text" else None,
                 nullable=bool(c["nullable"]),
+                type=c["type"],
             )
             for c in cols
         }
@@ -232,17 +235,19 @@ class Stores:
             raise SchemaMismatchError(f"store {ref.store}: {exc}") from None
 
     def sa_table(self, store: str, name: str) -> sa.Table:
-        """A fully typed ``sa.Table`` of the store, reflected once per ``Stores`` (``schema.table`` allowed)."""
+        """A typed ``sa.Table`` of the store (``schema.table`` allowed), built once per ``Stores``.
+
+        Built from the schema already reflected (columns, types, primary key): reflecting the table again
+        with ``autoload_with`` would cost a dozen catalog queries per table. Foreign keys are left out: they
+        are read from ``TableInfo.foreign_keys``, which names tables this ``sa.Table`` cannot resolve.
+        """
         key = (store, name)
         if key not in self._tables:
-            self.table(TableRef(store=store, table=name))  # a clear error when it is missing
+            info = self.table(TableRef(store=store, table=name))  # a clear error when it is missing
             schema, _, table = name.rpartition(".")
-            try:
-                self._tables[key] = sa.Table(
-                    table, sa.MetaData(), autoload_with=self.engine(store), schema=schema or None
-                )
-            except SQLAlchemyError as exc:
-                raise StoreError(f"store {store}: cannot reflect {name} ({exc.__class__.__name__})") from None
+            columns = [sa.Column(c.name, c.type, nullable=c.nullable) for c in info.columns.values()]
+            primary_key = [sa.PrimaryKeyConstraint(*info.primary_key)] if info.primary_key else []
+            self._tables[key] = sa.Table(table, sa.MetaData(), *columns, *primary_key, schema=schema or None)
         return self._tables[key]
 
     def forget(self) -> None:

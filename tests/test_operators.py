@@ -31,7 +31,7 @@ from databases import (
     require_server,
 )
 from pydantic import BaseModel
-from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Engine
 
 from lethe.crypto import derive_key
@@ -294,6 +294,34 @@ def test_sql_matches_python_reference(engine: Engine, case: Case) -> None:
 def test_every_operator_is_covered() -> None:
     """The matrix above exercises every registered in-database operator."""
     assert {case.op.name for case in CASES} == {op.name for op in OPERATORS.values() if op.in_database}
+
+
+@pytest.mark.parametrize(
+    ("op", "options", "column"),
+    [
+        (RedactOperator, RedactOptions(), "name"),
+        (HmacOperator, HmacOptions(), "name"),
+        (GeneraliseOperator, GeneraliseOptions(to="year"), "born"),
+        (EncryptOperator, EncryptOperator.options_model(), "note"),
+    ],
+    ids=lambda v: getattr(v, "name", None) if isinstance(v, type) else None,
+)
+def test_applied_tests_null_only_where_a_column_can_hold_one(
+    op: type[Operator], options: BaseModel, column: str
+) -> None:
+    """A NULL counts as applied on a nullable column; on a NOT NULL one the predicate skips the test."""
+    table = sa.table("people", sa.column(column))
+    nullable = context_without_engine(column, COLUMNS[column][1])
+    not_null = OperatorContext(
+        nullable.dialect, nullable.scope, ColumnShape(nullable.column.kind, None, False), MASTER, 1, SIV_KEY
+    )
+    sql = {
+        ctx.column.nullable: str(op.applied(options, table.c[column], ctx).compile(dialect=sqlite.dialect()))  # type: ignore[union-attr]
+        for ctx in (nullable, not_null)
+    }
+    assert "people." + column + " IS NULL" in sql[True]
+    assert "IS NULL" not in sql[False]
+    assert sql[False] in sql[True]  # the same test of the value, without the NULL branch
 
 
 # ------------------------------------------------------------------------------------------------------ hmac

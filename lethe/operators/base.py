@@ -52,6 +52,14 @@ class OperatorContext:
 Expression = sa.ColumnElement[Any]
 
 
+def or_null(value: Expression, done: Expression, ctx: OperatorContext) -> Expression:
+    """``done``, or NULL when the column can hold one: a NULL holds nothing to anonymise.
+
+    Left out on NOT NULL columns, where it could never be true and would only cost a test per row.
+    """
+    return sa.or_(value.is_(None), done) if ctx.column.nullable else done
+
+
 class Operator:
     """Base of anonymisation operators; subclasses set the class variables and implement the methods.
 
@@ -85,7 +93,10 @@ class Operator:
 
     @classmethod
     def applied(cls, options: BaseModel, value: Expression, ctx: OperatorContext) -> Expression | None:
-        """A predicate true when ``value`` is already anonymised; None when that cannot be told."""
+        """A predicate true when ``value`` is already anonymised; None when that cannot be told.
+
+        A NULL holds nothing to anonymise, so it counts as applied (see ``or_null``).
+        """
         return None
 
     @classmethod

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from pydantic import BaseModel
 
 from lethe.errors import OperatorError, SettingsError
-from lethe.operators.base import ColumnShape, Expression, Operator, OperatorContext, TypeKind
+from lethe.operators.base import ColumnShape, Expression, Operator, OperatorContext, TypeKind, or_null
 
 SIV_PREFIX = "~e{version}:"
 _PSEUDONYM = re.compile(r"~e(?P<version>[1-9][0-9]*):(?P<data>[A-Za-z0-9_-]+)")
@@ -109,7 +109,7 @@ class EncryptOperator(Operator):
         ``~``, ``e``, digits and ``:`` are not special in LIKE, so the patterns need no escaping.
         """
         prefixes = [SIV_PREFIX.format(version=v) for v in range(1, ctx.key_version + 1)]
-        return sa.or_(value.is_(None), *(value.like(prefix + "%") for prefix in prefixes))
+        return or_null(value, sa.or_(*(value.like(prefix + "%") for prefix in prefixes)), ctx)
 
 
 def _siv_key(ctx: OperatorContext) -> bytes:

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lethe.errors import OperatorError
-from lethe.operators.base import ColumnShape, Expression, Operator, OperatorContext, TypeKind
+from lethe.operators.base import ColumnShape, Expression, Operator, OperatorContext, TypeKind, or_null
 from lethe.operators.dialects import char_length_sql, is_mysql, register_sqlite_functions
 
 
@@ -150,7 +150,7 @@ class GeneraliseOperator(Operator):
             done = char_length_sql(ctx.dialect, value) <= options.keep
         else:
             done = value == cls.sql(options, value, (), ctx)
-        return sa.or_(value.is_(None), done)
+        return or_null(value, done, ctx)
 
     @classmethod
     def prepare(cls, dbapi_connection: Any, ctx: OperatorContext) -> None:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
-from lethe.operators.base import ColumnShape, Expression, OperatorContext, TypeKind
+from lethe.operators.base import ColumnShape, Expression, OperatorContext, TypeKind, or_null
 from lethe.operators.dialects import (
     char_length_sql,
     column_key,
@@ -98,4 +98,4 @@ class HmacOperator(KeyedDigestOperator):
             sa.and_(value.like(TOKEN_PREFIX.format(version=v) + "%"), length == token_length(options, v))
             for v in range(1, ctx.key_version + 1)
         ]
-        return sa.or_(value.is_(None), *tokens)
+        return or_null(value, sa.or_(*tokens), ctx)

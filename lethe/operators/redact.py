@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
-from lethe.operators.base import ColumnShape, Expression, Operator, OperatorContext, TypeKind
+from lethe.operators.base import ColumnShape, Expression, Operator, OperatorContext, TypeKind, or_null
 
 
 class RedactOptions(BaseModel):
@@ -53,4 +53,4 @@ class RedactOperator(Operator):
     def applied(cls, options: BaseModel, value: Expression, ctx: OperatorContext) -> Expression | None:
         """The value is NULL or the constant (in any letter case on a case-insensitive MariaDB collation)."""
         assert isinstance(options, RedactOptions)
-        return sa.or_(value.is_(None), value == sa.literal(options.value, sa.String))
+        return or_null(value, value == sa.literal(options.value, sa.String), ctx)
