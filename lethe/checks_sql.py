@@ -10,7 +10,7 @@ l-diversity live in ``lethe.checks_anonymity``.
 | check | violation counted |
 |---|---|
 | retention | a row expired, matching ``where``, not exempt, not handled (``RuleSql.pending``) |
-| pseudonymisation | a row the rule counts as handled whose anonymised text column looks like an email, phone, IBAN or IP |
+| pseudonymisation | a row of the rule (its ``where``) counted as handled whose anonymised text column looks like an email, phone, IBAN or IP |
 | consent | a processing row with no consent granted before it and not withdrawn before it |
 | restriction | a processing row at or after a restriction/objection of its subject for the activity began (and before it was lifted) |
 """
@@ -219,7 +219,9 @@ def pseudonymisation_check(catalog: Catalog, rule: RetentionRule) -> QueryCheck 
             *(sum_if(looks[c]).label(f"m{i}") for i, c in enumerate(columns)),
         )
         .select_from(batch)
-        .where(_adapt(batch, sql.handled), sa.or_(*looks.values()))
+        .where(
+            *(_adapt(batch, c) for c in sql.conditions), _adapt(batch, sql.handled), sa.or_(*looks.values())
+        )
     )
     dialect = catalog.dialect(rule.table.store)
     prepare = tuple(_preparer(r.operator, r.context) for r in sql.rewrites)
