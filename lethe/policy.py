@@ -8,6 +8,7 @@ a store name) are checked by ``Policy.reference_problems``. What can only be che
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -213,15 +214,39 @@ class Policy(Model):
                     problems.append(
                         (("activities", i, field, "table"), f"unknown store {source.table.store!r}")
                     )
+        k_tables: dict[str, int] = {}
         for i, k_check in enumerate(self.checks.k_anonymity):
             if k_check.table.store not in stores:
                 problems.append(
                     (("checks", "k_anonymity", i, "table"), f"unknown store {k_check.table.store!r}")
                 )
+            first = k_tables.setdefault(str(k_check.table), i)
+            if first != i:
+                # k-anonymity holds over all quasi-identifiers at once (and then over any subset of them).
+                problems.append(
+                    (
+                        ("checks", "k_anonymity", i, "table"),
+                        f"{k_check.table} already has a k_anonymity entry (checks.k_anonymity.{first}): "
+                        "list all its quasi-identifiers in one entry",
+                    )
+                )
+        expectations: dict[str, int] = {}
         for i, e_check in enumerate(self.checks.expectations):
             if e_check.table.store not in stores:
                 problems.append(
                     (("checks", "expectations", i, "table"), f"unknown store {e_check.table.store!r}")
+                )
+            # Great Expectations keeps one of two equal expectations in a suite: the other would never run.
+            key = json.dumps(
+                [str(e_check.table), e_check.expectation, e_check.kwargs], sort_keys=True, default=str
+            )
+            first = expectations.setdefault(key, i)
+            if first != i:
+                problems.append(
+                    (
+                        ("checks", "expectations", i),
+                        f"repeats checks.expectations.{first} (same table, expectation and arguments)",
+                    )
                 )
         return problems
 

@@ -208,6 +208,24 @@ MALFORMED: list[tuple[str, str, int | None, list[str]]] = [
         ["subjects.customer.key", "pattern"],
     ),
     (
+        "two k-anonymity entries for one table",
+        GOOD
+        + "checks:\n  k_anonymity:\n"
+        + "    - {table: shop.customers, quasi_identifiers: [birth_date], k: 5}\n"
+        + "    - {table: shop.customers, quasi_identifiers: [zip], k: 5}\n",
+        len(GOOD.splitlines()) + 4,
+        ["checks.k_anonymity.1.table", "already has a k_anonymity entry", "one entry"],
+    ),
+    (
+        "a repeated expectation",
+        GOOD
+        + "checks:\n  expectations:\n"
+        + "    - {table: shop.customers, expectation: ExpectColumnValuesToNotBeNull, kwargs: {column: email}}\n"
+        + "    - {table: shop.customers, expectation: ExpectColumnValuesToNotBeNull, kwargs: {column: email}}\n",
+        len(GOOD.splitlines()) + 4,
+        ["checks.expectations.1", "repeats checks.expectations.0"],
+    ),
+    (
         "unknown time zone",
         _replace("    region: eu-west-1", "    region: eu-west-1\n    timezone: Mars/Olympus"),
         9,
