@@ -9,11 +9,16 @@ share a store's journal, so copying holds a lock on it (waiting for another run'
 
 The table ``lethe_journal`` is created in the store on the first enforcing run (Lethe's only table in a
 user's database besides ``lethe_`` lock files on SQLite). It holds counts and keyed fingerprints, never values.
+Each row has a random ``uid``, part of the reference the ledger entry carries: several databases may share one
+ledger under the same store name, and their journal ids collide. A journal made by an earlier version is
+upgraded in place (``uid`` added; MariaDB's ``body`` widened to LONGTEXT); its older rows keep the
+``store:id`` reference they were written with.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -48,19 +53,43 @@ def journal_table(metadata: sa.MetaData | None = None) -> sa.Table:
         sa.Column("body", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ledger_seq", sa.Integer, nullable=True, index=True),
+        sa.Column("uid", sa.String(32), nullable=True),  # NULL only on rows older than the column
     )
 
 
 def ensure_journal(engine: Engine) -> sa.Table:
-    """Create the journal table in the store when it is missing; return it."""
+    """Create the journal table in the store when it is missing, or upgrade an older one; return it."""
     table = journal_table()
     try:
         table.create(engine, checkfirst=True)
+        if _outdated(engine):
+            # Under the journal's lock: two runs upgrading at once would add the column twice.
+            with exclusive_lock(engine, JOURNAL_TABLE, wait=TRANSFER_WAIT_SECONDS):
+                _upgrade(engine)
     except SQLAlchemyError as exc:
         raise StoreError(
-            f"cannot create {JOURNAL_TABLE} in {safe_url(engine.url)} ({exc.__class__.__name__})"
+            f"cannot create or upgrade {JOURNAL_TABLE} in {safe_url(engine.url)} ({exc.__class__.__name__})"
         ) from None
     return table
+
+
+def _outdated(engine: Engine) -> list[str]:
+    """What an existing journal lacks: ``uid`` (before it existed), ``longtext`` (MariaDB's TEXT body)."""
+    columns = {c["name"]: c["type"] for c in sa.inspect(engine).get_columns(JOURNAL_TABLE)}
+    missing = [] if "uid" in columns else ["uid"]
+    if engine.dialect.name in ("mysql", "mariadb") and not isinstance(columns["body"], mysql.LONGTEXT):
+        missing.append("longtext")
+    return missing
+
+
+def _upgrade(engine: Engine) -> None:
+    """Bring an older journal to the current definition (re-checked under the lock)."""
+    missing = _outdated(engine)
+    with engine.begin() as connection:
+        if "uid" in missing:
+            connection.exec_driver_sql(f"ALTER TABLE {JOURNAL_TABLE} ADD COLUMN uid VARCHAR(32) NULL")
+        if "longtext" in missing:
+            connection.exec_driver_sql(f"ALTER TABLE {JOURNAL_TABLE} MODIFY body LONGTEXT NOT NULL")
 
 
 def record_batch(
@@ -95,6 +124,7 @@ def record_batch(
             policy_hash=policy_hash,
             body=json.dumps(body, separators=(",", ":")),
             created_at=now,
+            uid=uuid.uuid4().hex,
         )
     )
     inserted = result.inserted_primary_key
@@ -116,13 +146,13 @@ def _entry(store: str, row: sa.Row[Any]) -> LedgerEntry:
         rule=row.rule,
         counts=body["counts"],
         fingerprints=body["fingerprints"],
-        details={"store": store, "journal": journal_ref(store, row.id), "batch": row.batch_no},
+        details={"store": store, "journal": journal_ref(store, row), "batch": row.batch_no},
     )
 
 
-def journal_ref(store: str, journal_id: int) -> str:
-    """How a ledger entry names the journal row it copies."""
-    return f"{store}:{journal_id}"
+def journal_ref(store: str, row: Any) -> str:
+    """How a ledger entry names the journal row it copies: ``store:id:uid`` (``store:id`` for older rows)."""
+    return f"{store}:{row.id}:{row.uid}" if row.uid else f"{store}:{row.id}"
 
 
 def transfer_pending(engine: Engine, store: str, ledger: Ledger) -> int:
@@ -150,14 +180,14 @@ def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
         return 0
     # A crash after the ledger append but before the mark leaves entries already there: find them.
     already: dict[str, int] = {}
-    wanted = {journal_ref(store, row.id) for row in pending}
+    wanted = {journal_ref(store, row) for row in pending}
     for recorded in ledger.entries(since_seq=int(last_marked)):
         ref = recorded.entry.details.get("journal")
         if isinstance(ref, str) and ref in wanted:
             already[ref] = recorded.seq
     copied = 0
     for row in pending:
-        ref = journal_ref(store, row.id)
+        ref = journal_ref(store, row)
         seq = already.get(ref)
         if seq is None:
             seq = ledger.append(_entry(store, row)).seq

@@ -704,7 +704,7 @@ def test_each_batch_and_each_rule_is_in_the_ledger_with_fingerprints_never_value
     entries = ledger_entries(settings)
     batches, (summary,) = batch_entries(entries, "accounts"), summary_entries(entries, "accounts")
     journal = journal_rows(db_engine)
-    assert [e.entry.details["journal"] for e in batches] == [journal_ref("db", row.id) for row in journal]
+    assert [e.entry.details["journal"] for e in batches] == [journal_ref("db", row) for row in journal]
     assert [row.ledger_seq for row in journal] == [e.seq for e in batches]
     assert [e.entry.counts["rows"] for e in batches] == [4, 4, 2]
     assert all(e.entry.run_id == run.run_id and e.entry.action == "delete" for e in batches)
@@ -884,6 +884,6 @@ def test_two_rules_recovering_the_same_journal_at_once_record_it_once(
     assert (results["a"].applied, results["b"].applied) == (2, 4)
     entries = ledger_entries(settings)
     refs = [e.entry.details["journal"] for e in batch_entries(entries)]
-    assert sorted(refs) == sorted(journal_ref("db", row.id) for row in journal_rows(db_engine))
+    assert sorted(refs) == sorted(journal_ref("db", row) for row in journal_rows(db_engine))
     assert all(row.ledger_seq is not None for row in journal_rows(db_engine))
     assert sum(e.entry.counts["rows"] for e in batch_entries(entries, "a")) == 4

@@ -129,8 +129,8 @@ def assert_recorded_exactly_once(engine: sa.Engine, settings: Settings) -> None:
     seq_of = {e.entry.details["journal"]: e.seq for e in batches}
     refs = [e.entry.details["journal"] for e in batches]
     assert len(refs) == len(set(refs)), "a batch was recorded twice"
-    assert sorted(refs) == sorted(journal_ref(STORE, row.id) for row in journal)
-    assert [row.ledger_seq for row in journal] == [seq_of[journal_ref(STORE, row.id)] for row in journal]
+    assert sorted(refs) == sorted(journal_ref(STORE, row) for row in journal)
+    assert [row.ledger_seq for row in journal] == [seq_of[journal_ref(STORE, row)] for row in journal]
     assert sum(e.entry.counts["rows"] for e in batches) == EXPIRED
     ledger = Ledger.from_settings(settings)
     try:
