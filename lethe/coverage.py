@@ -3,6 +3,9 @@
 Every table of every store is scanned (Lethe's own bookkeeping tables excepted): each column is judged by
 its name and by a sample of its non-null values (``lethe.detectors``). Sampled values stay in this
 function's locals: the findings carry counts, a kind and a suggested category, never a value.
+
+Samples come from the first ``SAMPLE_WINDOW`` rows of a table only: looking for non-null values without
+that bound would read a mostly-NULL column's whole table, on every column of every table, each week.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from lethe.stores import Stores, TableInfo, safe_url
 
 INTERNAL_PREFIX = "lethe_"
 DEFAULT_SAMPLE = 200
+SAMPLE_WINDOW = 10_000  # rows read per column at most
 
 
 @dataclass(frozen=True)
@@ -55,15 +59,16 @@ def _declared_columns(policy: Policy) -> set[tuple[str, str, str]]:
     return declared
 
 
-def _sample(connection: sa.Connection, table: TableInfo, column: str, size: int) -> list[object]:
-    """Up to ``size`` non-null values of a column (the first rows: cheap, and enough to judge a format)."""
+def _sample(connection: sa.Connection, table: TableInfo, column: str, size: int, window: int) -> list[object]:
+    """Up to ``size`` non-null values among the first ``window`` rows of a column (enough to judge a format)."""
     t = sa.table(table.name, sa.column(column))
-    query = sa.select(t.c[column]).where(t.c[column].is_not(None)).limit(size)
+    head = sa.select(t.c[column]).limit(window).subquery("head")
+    query = sa.select(head.c[column]).where(head.c[column].is_not(None)).limit(size)
     return list(connection.execute(query).scalars())
 
 
 def scan_coverage(
-    policy: Policy, stores: Stores, *, sample_size: int = DEFAULT_SAMPLE
+    policy: Policy, stores: Stores, *, sample_size: int = DEFAULT_SAMPLE, sample_window: int = SAMPLE_WINDOW
 ) -> list[CoverageFinding]:
     """Personal-looking columns of every store, declared or not, ordered by store, table, column."""
     declared = _declared_columns(policy)
@@ -77,7 +82,11 @@ def scan_coverage(
                     if table.name.startswith(INTERNAL_PREFIX):
                         continue
                     for column in table.columns.values():
-                        values = _sample(connection, table, column.name, sample_size) if sample_size else []
+                        values = (
+                            _sample(connection, table, column.name, sample_size, sample_window)
+                            if sample_size
+                            else []
+                        )
                         detection = classify_column(column.name, column.kind, values)
                         del values  # the values go no further than this loop
                         if detection is None:

@@ -26,9 +26,9 @@ from click.testing import CliRunner, Result
 from databases import ChinookDb, make_engine
 
 from lethe.cli_validate import validate
-from lethe.coverage import DEFAULT_SAMPLE
+from lethe.coverage import DEFAULT_SAMPLE, scan_coverage
 from lethe.errors import SchemaMismatchError
-from lethe.loading import load_policy
+from lethe.loading import load_policy, parse_policy
 from lethe.stores import Stores
 from lethe.validation import require_valid, validate_policy
 
@@ -507,3 +507,30 @@ def test_unreachable_store_exit_code_of_the_real_command() -> None:
         "store chinook: cannot connect to postgresql+psycopg://lethe:***@127.0.0.1:1/chinook" in done.stdout
     )
     assert "Traceback" not in done.stderr
+
+
+def test_coverage_samples_only_the_first_rows_of_a_mostly_null_column(
+    db_url: str, db_engine: sa.Engine
+) -> None:
+    """Looking for non-null values reads at most the sample window, never a mostly-NULL column's whole table."""
+    md = sa.MetaData()
+    notes = sa.Table(
+        "notes", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("remark", sa.String(100), nullable=True),
+    )  # fmt: skip
+    md.create_all(db_engine)
+    # Emails only after the first 30 rows: inside a window of 100 rows, outside one of 30.
+    rows = [{"id": i, "remark": f"someone{i}@example.org" if i > 30 else None} for i in range(1, 61)]
+    with db_engine.begin() as connection:
+        connection.execute(notes.insert(), rows)
+    text = f'version: 1\ncontroller: {{name: T}}\nstores:\n  db: {{url: "{db_url}"}}\n'
+    policy = parse_policy(text)
+
+    def found(window: int) -> dict[str, int]:
+        with Stores(policy) as stores:
+            scan = scan_coverage(policy, stores, sample_window=window)
+        return {f.column: f.sampled for f in scan if f.table == "notes"}
+
+    assert found(100) == {"remark": 30}
+    assert found(30) == {}  # nothing non-null in the window, and the name says nothing
