@@ -48,7 +48,8 @@ from lethe.errors import AmbiguousSubjectError, StoreError, SubjectError
 from lethe.export_crypto import SUFFIX, check_passphrase, encrypt_to
 from lethe.export_facts import facts_for
 from lethe.export_html import render_index
-from lethe.ledger import Ledger, LedgerEntry, Scalar
+from lethe.ledger import Ledger, LedgerEntry
+from lethe.ledger_entry import Scalar
 from lethe.policy import Policy
 from lethe.settings import Settings
 from lethe.stores import ForeignKey, Stores, type_kind

@@ -3,7 +3,7 @@
 Each entry's signed body is canonical JSON of the entry; ``mac_n = HMAC(k, mac_{n-1} || seq_n || body_n)``
 with ``k = HKDF(LETHE_LEDGER_KEY, "lethe/ledger/v1")`` and 32 zero bytes before the first entry. A head row
 keeps the last ``(seq, mac)`` under its own MAC, so a truncated tail is visible. Entries carry counts and
-keyed fingerprints of keys, never personal values.
+keyed fingerprints of keys, never personal values (``lethe.ledger_entry`` refuses anything else).
 
 What ``verify`` detects, and what it cannot without an anchor kept elsewhere:
 
@@ -27,14 +27,10 @@ last run), ``min_count`` a count the operator knows the ledger reached.
 from __future__ import annotations
 
 import hmac
-import json
-import math
 import random
-import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
@@ -47,75 +43,19 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLA
 
 from lethe.crypto import canonical_json, derive_key
 from lethe.errors import LedgerError, LedgerTamperedError, SettingsError
+from lethe.ledger_entry import (
+    LIMITS,
+    TEXT_COLUMNS,
+    LedgerEntry,
+    RecordedEntry,
+    parse_body,
+    signed_body,
+)
 from lethe.ledger_verify import ZERO_MAC, VerifyReport
 from lethe.settings import MIN_KEY_BYTES, Settings
 
-Scalar = str | int | float | bool | None
-BODY_VERSION = 1
 _PAGE = 500
 _ATTEMPTS = 6
-# Stricter than "starts with fp": the shape lethe.crypto.fingerprint produces, so no raw value slips in.
-_FINGERPRINT = re.compile(r"fp[0-9]+:[0-9a-f]{16,64}")
-_LIMITS = {"run_id": 255, "flow": 255, "rule": 255, "policy_hash": 128, "action": 64, "outcome": 64}
-_TEXT_COLUMNS = ("run_id", "flow", "policy_hash", "rule", "action", "outcome")
-_TIME_COLUMNS = ("recorded_at", "started_at", "ended_at")
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """What one step of a run did: counts and fingerprints of affected keys, never values."""
-
-    run_id: str
-    flow: str
-    policy_hash: str
-    action: str
-    outcome: str
-    started_at: datetime
-    ended_at: datetime
-    rule: str | None = None
-    counts: Mapping[str, int] = field(default_factory=dict)
-    fingerprints: Sequence[str] = ()
-    details: Mapping[str, Scalar] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        """Reject raw values, naive datetimes and anything the signed body cannot hold exactly."""
-        for name, limit in _LIMITS.items():
-            value = getattr(self, name)
-            if name == "rule" and value is None:
-                continue
-            if not isinstance(value, str) or len(value) > limit:
-                raise LedgerError(f"ledger entry field {name} must be a string of at most {limit} characters")
-        for name in ("started_at", "ended_at"):
-            moment = getattr(self, name)
-            if not isinstance(moment, datetime) or moment.utcoffset() is None:
-                raise LedgerError(f"ledger entry field {name} must be a timezone-aware datetime")
-        if isinstance(self.fingerprints, str) or not all(
-            isinstance(fp, str) and _FINGERPRINT.fullmatch(fp) for fp in self.fingerprints
-        ):
-            # The value is not echoed: it may be exactly the personal data this guard keeps out.
-            raise LedgerError("ledger fingerprints must be keyed fingerprints (fp1:...), never raw values")
-        if not all(isinstance(k, str) and type(v) is int for k, v in self.counts.items()):
-            raise LedgerError("ledger counts must map names to integers")
-        for key, value in self.details.items():
-            ok = value is None or isinstance(value, str | int | float | bool)
-            if not isinstance(key, str) or not ok or (isinstance(value, float) and not math.isfinite(value)):
-                raise LedgerError(
-                    f"ledger detail {key!r} must be a finite scalar (str, int, float, bool, None)"
-                )
-        # Frozen copies, so an entry cannot change after it was validated or signed.
-        object.__setattr__(self, "counts", dict(self.counts))
-        object.__setattr__(self, "fingerprints", tuple(self.fingerprints))
-        object.__setattr__(self, "details", dict(self.details))
-
-
-@dataclass(frozen=True)
-class RecordedEntry:
-    """An entry as stored: its position in the chain, when it was recorded, and its MAC (hex)."""
-
-    seq: int
-    recorded_at: datetime
-    entry: LedgerEntry
-    mac: str
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -150,12 +90,12 @@ ledger_table = sa.Table(
     metadata,
     sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("recorded_at", UTCDateTime, nullable=False),
-    sa.Column("run_id", sa.String(_LIMITS["run_id"]), nullable=False, index=True),
-    sa.Column("flow", sa.String(_LIMITS["flow"]), nullable=False),
-    sa.Column("policy_hash", sa.String(_LIMITS["policy_hash"]), nullable=False),
-    sa.Column("rule", sa.String(_LIMITS["rule"]), nullable=True),
-    sa.Column("action", sa.String(_LIMITS["action"]), nullable=False),
-    sa.Column("outcome", sa.String(_LIMITS["outcome"]), nullable=False),
+    sa.Column("run_id", sa.String(LIMITS["run_id"]), nullable=False, index=True),
+    sa.Column("flow", sa.String(LIMITS["flow"]), nullable=False),
+    sa.Column("policy_hash", sa.String(LIMITS["policy_hash"]), nullable=False),
+    sa.Column("rule", sa.String(LIMITS["rule"]), nullable=True),
+    sa.Column("action", sa.String(LIMITS["action"]), nullable=False),
+    sa.Column("outcome", sa.String(LIMITS["outcome"]), nullable=False),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("ended_at", UTCDateTime, nullable=False),
     # LONGTEXT on MariaDB: its TEXT stops at 64 KiB, less than an entry with many fingerprints.
@@ -174,28 +114,6 @@ head_table = sa.Table(
     sa.Column("head_mac", sa.CHAR(64), nullable=False),
     mysql_charset="utf8mb4",
 )
-
-
-def _body(entry: LedgerEntry, recorded_at: datetime) -> dict[str, object]:
-    """The signed body of an entry: every field, datetimes as UTC ISO 8601."""
-    body: dict[str, object] = {name: getattr(entry, name) for name in _TEXT_COLUMNS}
-    for name, moment in (("recorded_at", recorded_at), ("started_at", entry.started_at)):
-        body[name] = moment.astimezone(UTC).isoformat()
-    body.update(v=BODY_VERSION, ended_at=entry.ended_at.astimezone(UTC).isoformat())
-    body.update(counts=dict(entry.counts), fingerprints=list(entry.fingerprints), details=dict(entry.details))
-    return body
-
-
-def _parse_body(seq: int, text: str) -> tuple[datetime, LedgerEntry]:
-    """Rebuild (recorded_at, entry) from a stored body; an unreadable body counts as tampering."""
-    try:
-        body = json.loads(text)
-        fields: dict[str, Any] = {name: body[name] for name in (*_TEXT_COLUMNS, "counts", "fingerprints")}
-        fields.update({name: datetime.fromisoformat(body[name]) for name in _TIME_COLUMNS})
-        recorded_at = fields.pop("recorded_at")
-        return recorded_at, LedgerEntry(**fields, details=body["details"])
-    except (ValueError, TypeError, KeyError, AttributeError, LedgerError) as exc:
-        raise LedgerTamperedError(f"entry {seq} has an unreadable body") from exc
 
 
 def _transient(exc: SQLAlchemyError) -> bool:
@@ -304,7 +222,7 @@ class Ledger:
                 if remaining <= 0:
                     return
                 remaining -= 1
-            recorded_at, entry = _parse_body(row.seq, row.body)
+            recorded_at, entry = parse_body(row.seq, row.body)
             yield RecordedEntry(seq=row.seq, recorded_at=recorded_at, entry=entry, mac=row.mac)
 
     def head(self) -> tuple[int, str] | None:
@@ -397,11 +315,11 @@ class Ledger:
         for entry in batch:
             seq += 1
             try:
-                body = canonical_json(_body(entry, recorded_at))
+                body = canonical_json(signed_body(entry, recorded_at))
             except (TypeError, ValueError) as exc:
                 raise LedgerError(f"ledger entry for run {entry.run_id} cannot be serialised") from exc
             prev = self._entry_mac(prev, seq, body)
-            row: dict[str, object] = {name: getattr(entry, name) for name in _TEXT_COLUMNS}
+            row: dict[str, object] = {name: getattr(entry, name) for name in TEXT_COLUMNS}
             row.update(seq=seq, recorded_at=recorded_at, body=body.decode("utf-8"), mac=prev.hex())
             row.update(started_at=entry.started_at, ended_at=entry.ended_at)
             rows.append(row)

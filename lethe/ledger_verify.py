@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lethe.crypto import canonical_json
 from lethe.errors import LedgerError
+from lethe.ledger_entry import TEXT_COLUMNS, parse_body
 
 if TYPE_CHECKING:
     from lethe.ledger import Ledger
@@ -141,10 +142,8 @@ class _Chain:
     @staticmethod
     def _column_mismatch(row: sa.Row[Any]) -> str | None:
         """Name of the first indexed column whose value differs from the (MAC-checked) body."""
-        from lethe.ledger import _TEXT_COLUMNS, _parse_body  # the body format belongs to lethe.ledger
-
-        recorded_at, entry = _parse_body(int(row.seq), row.body)
+        recorded_at, entry = parse_body(int(row.seq), row.body)
         if row.recorded_at != recorded_at:
             return "recorded_at"
-        names = (*_TEXT_COLUMNS, "started_at", "ended_at")
+        names = (*TEXT_COLUMNS, "started_at", "ended_at")
         return next((name for name in names if getattr(row, name) != getattr(entry, name)), None)
