@@ -1,12 +1,15 @@
-"""``python -m benchmarks``: run the benchmarks (B1-B6), print one table, optionally write the figures as JSON.
+"""``python -m benchmarks``: run the benchmarks (B1-B7), print one table, optionally write the figures as JSON.
 
     python -m benchmarks [--quick] [--json FILE] [--engines sqlite,postgresql,mariadb] [--only B1,B2,B6]
                          [--rows N] [--pairs N]
 
 Full mode: B1 and B2 on 1M rows, B6 on 1M vs 10M rows (SQLite), 5 rounds. ``--quick``: B1/B2 on 10k rows
 and B6 on 20k vs 200k, 5 rounds, under a minute for everything on all three engines (2 cores). ``--rows``
-sets B1/B2's size and B6's smaller one. Progress goes to stderr, the table to stdout. A server that does not
-answer is skipped with the reason (exit status 1 if anything was skipped or failed).
+sets B1/B2's size and B6's smaller one. B7 (``--only B7``, SQLite, ephemeral Prefect) runs the retention flow
+on a demo shop of 10,000 customers (``--quick``: 1,000; ``--rows`` sets the number of customers) in this
+process, so it needs a process that has not imported Prefect yet. Progress goes to stderr, the table to
+stdout. A server that does not answer is skipped with the reason (exit status 1 if anything was skipped or
+failed).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
-from benchmarks import b1_anonymise, b2_delete, b3_export, b4_erase, b5_checks, b6_memory
+from benchmarks import b1_anonymise, b2_delete, b3_export, b4_erase, b5_checks, b6_memory, b7_flow
 from benchmarks.harness import Result, Target, format_table, say, write_json
 from benchmarks.seeding import ENGINE_NAMES, EngineName, server_reachable
 
@@ -27,9 +30,9 @@ FULL_ROWS = 1_000_000
 QUICK_ROWS = 10_000
 QUICK_B6_ROWS = 20_000
 DEFAULT_PAIRS = 5
-BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6")
-# B3 and B4 seed a 100k-customer demo shop (about a minute per engine) and B5 imports Great Expectations:
-# they run when named with --only, so the default (and --quick) stays B1, B2, B6.
+BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
+# B3 and B4 seed a 100k-customer demo shop (about a minute per engine), B5 imports Great Expectations and B7
+# starts Prefect: they run when named with --only, so the default (and --quick) stays B1, B2, B6.
 DEFAULT_BENCHMARKS = ("B1", "B2", "B6")
 SUBJECT_ROWS = 100_000
 TARGETS: dict[tuple[str, str], Target] = {
@@ -39,12 +42,14 @@ TARGETS: dict[tuple[str, str], Target] = {
     **b4_erase.TARGETS,
     **b5_checks.TARGETS,
     **b6_memory.TARGETS,
+    **b7_flow.TARGETS,
 }
 HEADER = """\
 Lethe vs baselines, measured side by side ({pairs} rounds, fresh copy of the data per measurement).
 lethe / baseline: median seconds; lethe/base: median over rounds of lethe/baseline (lower is better for
 Lethe); base/lethe: its inverse. B6: lethe = peak RSS (MB) at the larger size (rows), baseline = peak RSS
-at the smaller one, ratio = growth."""
+at the smaller one, ratio = growth. B7: lethe = the retention flow on ephemeral Prefect, rows = rows of the
+seeded demo shop."""
 
 
 def _names(text: str, valid: Sequence[str], what: str) -> list[str]:
@@ -61,7 +66,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help=f"{QUICK_ROWS:,} rows; B6 {QUICK_B6_ROWS:,} vs 10x"
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_ROWS:,} rows; B6 {QUICK_B6_ROWS:,} vs 10x; B7 {b7_flow.QUICK_CUSTOMERS:,} customers",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     parser.add_argument(
@@ -74,10 +81,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--only",
         type=lambda t: _names(t.upper(), BENCHMARKS, "benchmark"),
         default=list(DEFAULT_BENCHMARKS),
-        help="comma-separated: B1..B6 (default: B1,B2,B6; B3/B4 seed 100k customers, B5 loads Great Expectations)",
+        help="comma-separated: B1..B7 (default: B1,B2,B6; B3/B4 seed 100k customers, B5 loads Great "
+        "Expectations, B7 starts ephemeral Prefect)",
     )
     parser.add_argument(
-        "--rows", type=int, help=f"rows of B1/B2 and B6's smaller size (default {FULL_ROWS:,})"
+        "--rows",
+        type=int,
+        help=f"rows of B1/B2 and B6's smaller size (default {FULL_ROWS:,}); customers of B3/B4/B7",
     )
     parser.add_argument("--pairs", type=int, default=DEFAULT_PAIRS, help="rounds per benchmark (default 5)")
     args = parser.parse_args(argv)
@@ -119,6 +129,12 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Result], list[str
             jobs.append(("B6", "sqlite", partial(b6_memory.run, b6_rows, workdir, log=say)))
         else:
             problems.append("skipped B6: it runs on SQLite only")
+    if "B7" in args.only:
+        customers = args.rows or (b7_flow.QUICK_CUSTOMERS if args.quick else b7_flow.CUSTOMERS)
+        if "sqlite" in engines:
+            jobs.append(("B7", "sqlite", partial(b7_flow.run, customers, args.pairs, workdir, log=say)))
+        else:
+            problems.append("skipped B7: it runs on SQLite only")
     for bench, engine, job in jobs:
         started = time.perf_counter()
         try:

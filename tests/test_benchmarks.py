@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `benchmarks` is not an installed package: import it from the checkout
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import b1_anonymise, b2_delete, b6_memory  # noqa: E402
+from benchmarks import b1_anonymise, b2_delete, b6_memory, b7_flow  # noqa: E402
 from benchmarks.common import expired_count  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     JSON_KEYS,
@@ -111,6 +111,23 @@ def test_b6_child_process_enforces_the_rule_and_reports_its_peak_rss(tmp_path: P
     assert report["applied"] == expired_count(1_000) and report["batches"] == 1
     assert 10 < report["imports_mb"] <= report["peak_mb"] < 1_000
     assert b6_memory.human(1_000_000) == "1M" and b6_memory.human(20_000) == "20k"
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_b7_flow_and_core_functions_do_the_same_work(tmp_path: Path, prefect_server: str) -> None:
+    # The session's Prefect test server, not an ephemeral one per test: B7's ephemeral set-up must refuse.
+    with (
+        pytest.raises(RuntimeError, match="already imported"),
+        b7_flow.ephemeral_prefect(tmp_path / "prefect"),
+    ):
+        pass
+    with b7_flow.shop(50, tmp_path / "b7") as copies:
+        before = b7_flow.shop_digest(copies.template_url)
+        counts, after = b7_flow.run_each_once(copies)  # raises unless both sides agree
+        assert sorted(p.name for p in copies.workdir.iterdir()) == ["template.db"]  # copies discarded
+    assert counts["applied"] == counts["pending"] > 0
+    assert after != before  # both sides changed the shop, and identically
 
 
 class _Copies:
