@@ -16,6 +16,10 @@ they fail. See ``tests/databases.py`` for the environment variables.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +41,13 @@ from databases import (
     unreachable_reason,
 )
 from sqlalchemy.engine import Engine, make_url
+
+# Prefect reads its settings when first imported: its state (profiles, memo store) goes to a folder of this
+# session, never to the user's ~/.prefect. The temporary server of `prefect_server` has its own database.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="lethe-test-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)
 
 _MARKS = {"sqlite": (), "postgresql": (pytest.mark.postgres,), "mariadb": (pytest.mark.mariadb,)}
 ENGINE_PARAMS = [pytest.param(name, id=name, marks=_MARKS[name]) for name in ENGINE_NAMES]
