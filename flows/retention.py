@@ -71,7 +71,10 @@ def retention_flow(
 
     # Rules without pending rows still run: they copy any batch a crashed run left out of the ledger,
     # verify, and record that they found nothing to do.
-    results = [enforce_rule_task(policy, name, moment, run_id, batch_size) for name in names]
+    results = [
+        enforce_rule_task(policy, name, moment, run_id, batch_size, plan.pending)
+        for name, plan in zip(names, plans, strict=True)
+    ]
     publish_summary_task(results, f"retention run at {moment.isoformat()}")
     publish_ledger_head_task()
     applied = sum(r.applied for r in results)

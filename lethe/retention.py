@@ -178,9 +178,18 @@ def _prepare(connection: sa.Connection, sql: RuleSql) -> None:
 
 
 def enforce_rule(
-    run: RetentionRun, rule: RetentionRule, *, batch_size: int | None = None, progress: Progress | None = None
+    run: RetentionRun,
+    rule: RetentionRule,
+    *,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+    expected: int | None = None,
 ) -> RuleResult:
-    """Delete or anonymise the rule's pending rows in batches, journal and ledger each, then verify."""
+    """Delete or anonymise the rule's pending rows in batches, journal and ledger each, then verify.
+
+    ``progress(done, total)`` is called after each batch; ``total`` is ``expected`` (e.g. what the plan just
+    counted), or the rule's pending rows counted first when it is None.
+    """
     if run.ledger is None:
         raise LetheError("enforcing needs the evidence ledger (set LETHE_LEDGER_KEY)")
     started = datetime.now(UTC)
@@ -196,7 +205,9 @@ def enforce_rule(
         links = child_links(run.stores, store, sql.table) if rule.action == "delete" else []
         fingerprint = fingerprinter(run.settings.require_master_key(), f"{store}.{sql.table.name}")
         # The total is only for progress reports; the verifying count after the run is what matters.
-        total = _count(run, rule, sql, links, size, sample=0, children=False).pending if progress else 0
+        total = expected or 0
+        if progress is not None and expected is None:
+            total = _count(run, rule, sql, links, size, sample=0, children=False).pending
         applied, batches = 0, 0
         children: dict[str, int] = {link.label: 0 for link in links}
         last: tuple[Any, ...] | None = None

@@ -152,13 +152,23 @@ class _ProgressReporter:
     retry_condition_fn=is_transient,
 )
 def enforce_rule_task(
-    policy_path: str, rule: str, as_of: datetime, run_id: str, batch_size: int | None
+    policy_path: str,
+    rule: str,
+    as_of: datetime,
+    run_id: str,
+    batch_size: int | None,
+    expected: int | None = None,
 ) -> RuleResult:
-    """Enforce one rule in batches; a retry resumes where the last committed batch left off."""
+    """Enforce one rule in batches; a retry resumes where the last committed batch left off.
+
+    ``expected``: the rows the plan counted, the total of the progress artifact (saves counting them again).
+    """
     policy = load_policy(policy_path)
     with Stores(policy) as stores:
         run = _run(policy_path, as_of, run_id, stores, with_ledger=True)
-        result = enforce_rule(run, policy.rule(rule), batch_size=batch_size, progress=_ProgressReporter(rule))
+        result = enforce_rule(
+            run, policy.rule(rule), batch_size=batch_size, progress=_ProgressReporter(rule), expected=expected
+        )
     get_run_logger().info(
         "rule %s: %s %d rows in %d batches, %d held back",
         rule,

@@ -752,6 +752,20 @@ def test_batches_of_seven_over_fifty_rows_and_progress(
     assert ids(db_engine, "events") == list(range(51, 61))
 
 
+def test_progress_takes_the_plans_count_instead_of_counting_again(
+    db_url: str, db_engine: sa.Engine, new_run: NewRun
+) -> None:
+    events = make_table(db_engine, "events", sa.Column("at", sa.DateTime(), nullable=False))
+    insert(db_engine, events, [{"id": i, "at": OLD} for i in range(1, 11)])
+    policy = make_policy(db_url, delete_rule("events", "events", "at", extra="batch_size: 4"))
+    calls: list[tuple[int, int]] = []
+    # A total the table does not have: shown as given, so the rows were not counted a second time.
+    enforce_rule(
+        new_run(policy), policy.rule("events"), progress=lambda d, t: calls.append((d, t)), expected=40
+    )
+    assert calls == [(4, 40), (8, 40), (10, 40)]
+
+
 # --------------------------------------------------------------------------------------------------- concurrency
 
 
