@@ -796,12 +796,13 @@ def test_a_rule_whose_lock_is_held_is_refused_and_changes_nothing(
 
 def test_a_waiting_lock_is_granted_when_the_holder_lets_go(db_url: str) -> None:
     holder, waiter = create_store_engine(db_url), create_store_engine(db_url)
-    taken = threading.Event()
+    taken, letting_go = threading.Event(), threading.Event()
 
     def hold() -> None:
         with exclusive_lock(holder, "journal"):
             taken.set()
             time.sleep(0.3)
+            letting_go.set()  # still inside: the lock is released after this
 
     thread = threading.Thread(target=hold)
     thread.start()
@@ -810,7 +811,8 @@ def test_a_waiting_lock_is_granted_when_the_holder_lets_go(db_url: str) -> None:
         with pytest.raises(ConcurrentRunError), exclusive_lock(waiter, "journal", wait=0.05):
             pass
         with exclusive_lock(waiter, "journal", wait=30):
-            assert not thread.is_alive()
+            # Granted only once the holder was done (its thread may still be finishing: not asserted).
+            assert letting_go.is_set()
     finally:
         thread.join()
         holder.dispose()
