@@ -22,7 +22,7 @@ from lethe.errors import SchemaMismatchError
 from lethe.operators import Operator, OperatorContext, get_operator
 from lethe.policy import Policy, RetentionRule, TableRef
 from lethe.settings import Settings
-from lethe.stores import Stores
+from lethe.stores import Stores, TableInfo
 
 Predicate = sa.ColumnElement[bool]
 
@@ -163,20 +163,47 @@ def _flag_set(flag: sa.Column[Any]) -> Predicate:
     return sa.and_(flag.is_not(None), flag != 0)
 
 
-def _link(
-    policy: Policy, stores: Stores, rule: RetentionRule, table: sa.Table, related: sa.Table, related_name: str
-) -> Predicate:
-    """How a related row points at a row of the rule's table."""
-    # The reflected foreign keys: the typed tables carry none (see Stores.sa_table).
-    for fk in stores.table(TableRef(store=rule.table.store, table=related_name)).foreign_keys:
-        if fk.ref_table == table.name:
-            pairs = zip(fk.columns, fk.ref_columns, strict=True)
-            return sa.and_(*(related.c[mine] == table.c[theirs] for mine, theirs in pairs))
+def link_columns(
+    policy: Policy, rule: RetentionRule, table: TableInfo, related: TableInfo
+) -> tuple[str, str]:
+    """``(column of related, column of table)`` tying a related row to a row of the rule's table.
+
+    The one single-column foreign key from ``related`` to the table, or else the data map's
+    ``subject_column`` of ``related`` when its subject lives in the table. Two foreign keys to the same table
+    (``customer_id``, ``referrer_id``) are ambiguous: guessing could judge a customer by orders that are not
+    theirs and delete or anonymise it, so the policy must say which (SchemaMismatchError otherwise).
+    """
+    keys = [fk for fk in related.foreign_keys if fk.ref_table == table.name and len(fk.columns) == 1]
+    if len(keys) == 1:
+        return keys[0].columns[0], keys[0].ref_columns[0]
     related_map = policy.table_map(TableRef(store=rule.table.store, table=related.name))
     if related_map and related_map.subject and related_map.subject_column:
         subject = policy.subjects[related_map.subject]
-        return related.c[related_map.subject_column] == table.c[subject.key]
-    raise SchemaMismatchError(f"retention.{rule.name}: {related.name} has no foreign key to {table.name}")
+        if subject.store == rule.table.store and subject.table == table.name:
+            return related_map.subject_column, subject.key
+    if keys:
+        names = ", ".join(fk.columns[0] for fk in keys)
+        raise SchemaMismatchError(
+            f"{related.name} has {len(keys)} foreign keys to {table.name} ({names}): say which one ties its "
+            f"rows to {table.name} with data_map.{rule.table.store}.{related.name}.subject_column"
+        )
+    raise SchemaMismatchError(
+        f"{related.name} has no foreign key to {table.name} (nor a data-map subject_column for it)"
+    )
+
+
+def _link(
+    policy: Policy, stores: Stores, rule: RetentionRule, table: sa.Table, related: sa.Table, related_name: str
+) -> Predicate:
+    """How a related row points at a row of the rule's table (see ``link_columns``)."""
+    store = rule.table.store
+    try:
+        mine, theirs = link_columns(
+            policy, rule, stores.table(rule.table), stores.table(TableRef(store=store, table=related_name))
+        )
+    except SchemaMismatchError as exc:
+        raise SchemaMismatchError(f"retention.{rule.name}: {exc}") from None
+    return related.c[mine] == table.c[theirs]
 
 
 def build_rule_sql(

@@ -15,6 +15,7 @@ from typing import Literal
 from lethe.errors import LetheError, SchemaMismatchError
 from lethe.operators import get_operator
 from lethe.policy import Policy, RetentionRule, TableRef
+from lethe.retention_sql import link_columns
 from lethe.stores import Stores, TableInfo
 from lethe.subjects import build_graph, unreachable
 from lethe.validation_requests import check_erasure
@@ -161,28 +162,16 @@ def _check_anchor(
         if target_or_none is None:
             return
         target = target_or_none
-        if not _links(policy, rule, table, target):
-            check.add(
-                "error", "anchor-unrelated", where,
-                f"{related} has no foreign key to {table.name} (nor a data-map subject_column for it)",
-            )  # fmt: skip
+        try:
+            link_columns(policy, rule, table, target)
+        except SchemaMismatchError as exc:
+            check.add("error", "anchor-unrelated", where, str(exc))
     if check.columns(target, [column], where):
         kind = target.columns[column].kind
         if kind not in TIME_KINDS:
             check.add(
                 "error", "anchor-not-timestamp", where, f"anchor {ref} is {kind}, not a date or timestamp"
             )
-
-
-def _links(policy: Policy, rule: RetentionRule, table: TableInfo, related: TableInfo) -> bool:
-    """True when rows of ``related`` can be tied to rows of the rule's table."""
-    if any(fk.ref_table == table.name and len(fk.columns) == 1 for fk in related.foreign_keys):
-        return True
-    related_map = policy.table_map(TableRef(store=rule.table.store, table=related.name))
-    if related_map and related_map.subject and related_map.subject_column:
-        subject = policy.subjects[related_map.subject]
-        return subject.store == rule.table.store and subject.table == table.name
-    return False
 
 
 def _check_activities(policy: Policy, check: SchemaCheck) -> None:

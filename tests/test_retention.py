@@ -29,6 +29,7 @@ from retention_helpers import (
     make_policy,
     make_settings,
     open_run,
+    policy_text,
     seed_shop,
     snapshot,
     summary_entries,
@@ -42,6 +43,7 @@ from lethe.dialects import exclusive_lock
 from lethe.errors import ConcurrentRunError, LetheError, SchemaMismatchError, VerificationError
 from lethe.journal import JOURNAL_TABLE, journal_ref
 from lethe.ledger import Ledger, LedgerEntry, RecordedEntry
+from lethe.loading import parse_policy
 from lethe.operators import OperatorContext, get_operator
 from lethe.policy import Policy
 from lethe.retention import RetentionRun, enforce_rule, plan_rule
@@ -404,6 +406,50 @@ def test_latest_of_anchors_a_customer_through_its_orders(
     assert (result.applied, result.children) == (2, {"orders (delete)": 2})
     assert ids(db_engine, "customers") == [1, 4, 5]
     assert ids(db_engine, "orders") == [10, 11, 40]
+
+
+def test_two_foreign_keys_to_the_rules_table_must_be_named_by_the_policy(
+    db_url: str, db_engine: sa.Engine, new_run: NewRun
+) -> None:
+    """Orders point at their buyer and at who referred them: the anchor must not guess which is "theirs"."""
+    md = sa.MetaData()
+    customers = sa.Table(
+        "customers", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+    )  # fmt: skip
+    orders = sa.Table(
+        "orders", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id"), nullable=False),
+        sa.Column("referrer_id", sa.Integer, sa.ForeignKey("customers.id"), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+    )  # fmt: skip
+    md.create_all(db_engine)
+    insert(db_engine, customers, [{"id": 1, "created_at": OLD}, {"id": 2, "created_at": OLD}])
+    # Customer 1 ordered recently; customer 2 only referred that order, long after its own activity ended.
+    insert(db_engine, orders, [{"id": 10, "customer_id": 1, "referrer_id": 2, "created_at": NEW}])
+    rule = delete_rule("inactive", "customers", "{latest_of: [created_at, orders.created_at]}")
+    before = snapshot(db_engine)
+
+    ambiguous = make_policy(db_url, rule)
+    with Stores(ambiguous) as stores, pytest.raises(SchemaMismatchError) as raised:
+        require_valid(ambiguous, stores)
+    assert "orders has 2 foreign keys to customers (customer_id, referrer_id)" in str(raised.value)
+    with pytest.raises(SchemaMismatchError, match="subject_column"):
+        enforce_rule(new_run(ambiguous), ambiguous.rule("inactive"))
+    assert snapshot(db_engine) == before
+
+    # The data map says an order belongs to its buyer: customer 1 is kept by its order, customer 2 expires.
+    named = parse_policy(
+        policy_text(rule)
+        + "subjects:\n  customer: {store: db, table: customers, key: id}\n"
+        + "data_map:\n  db.orders: {subject: customer, subject_column: customer_id}\n",
+        environ={"DB_URL": db_url},
+    )
+    with Stores(named) as stores:
+        require_valid(named, stores)
+    assert keys_of(plan_rule(new_run(named), named.rule("inactive")).sample_keys) == [2]
 
 
 # --------------------------------------------------------------------------------------- deletes and children
