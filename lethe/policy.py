@@ -8,8 +8,7 @@ a store name) are checked by ``Policy.reference_problems``. What can only be che
 
 from __future__ import annotations
 
-import json
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -237,9 +236,7 @@ class Policy(Model):
                     (("checks", "expectations", i, "table"), f"unknown store {e_check.table.store!r}")
                 )
             # Great Expectations keeps one of two equal expectations in a suite: the other would never run.
-            key = json.dumps(
-                [str(e_check.table), e_check.expectation, e_check.kwargs], sort_keys=True, default=str
-            )
+            key = repr((str(e_check.table), e_check.expectation, _canonical(e_check.kwargs)))
             first = expectations.setdefault(key, i)
             if first != i:
                 problems.append(
@@ -260,3 +257,12 @@ class Policy(Model):
     def table_map(self, ref: TableRef) -> TableMap | None:
         """The data-map entry of a table, if declared."""
         return self.data_map.get(ref)
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with mappings in a fixed order, so equal arguments compare equal however they are written."""
+    if isinstance(value, dict):
+        return tuple(sorted((repr(k), _canonical(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_canonical(v) for v in value)
+    return value

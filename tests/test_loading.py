@@ -220,8 +220,11 @@ MALFORMED: list[tuple[str, str, int | None, list[str]]] = [
         "a repeated expectation",
         GOOD
         + "checks:\n  expectations:\n"
-        + "    - {table: shop.customers, expectation: ExpectColumnValuesToNotBeNull, kwargs: {column: email}}\n"
-        + "    - {table: shop.customers, expectation: ExpectColumnValuesToNotBeNull, kwargs: {column: email}}\n",
+        # The same arguments written in another order, with keys of mixed types (which JSON cannot sort).
+        + "    - {table: shop.customers, expectation: ExpectColumnValuesToNotBeNull,"
+        + " kwargs: {column: email, meta: {1: a, b: c}}}\n"
+        + "    - {table: shop.customers, expectation: ExpectColumnValuesToNotBeNull,"
+        + " kwargs: {meta: {b: c, 1: a}, column: email}}\n",
         len(GOOD.splitlines()) + 4,
         ["checks.expectations.1", "repeats checks.expectations.0"],
     ),
