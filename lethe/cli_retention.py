@@ -149,6 +149,7 @@ def enforce(
                             rule,
                             batch_size=batch_size,
                             progress=lambda done, _t: bar.update(done - bar.pos),
+                            expected=rule_plan.pending,
                         )
                     )
             else:

@@ -241,6 +241,9 @@ def enforce_rule(
                     children[name] = children.get(name, 0) + n
             if progress is not None:
                 progress(applied, max(total, applied))
+        if progress is not None and applied != total:
+            # Fewer rows than expected (a retry resuming, rows changed since the plan): the report ends at 100%.
+            progress(applied, applied)
         remaining = _count(run, rule, sql, links, size, sample=0, children=False)
     result = RuleResult(
         rule=rule.name, table=str(rule.table), action=rule.action, cutoff=sql.cutoff, applied=applied,
