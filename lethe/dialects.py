@@ -109,7 +109,9 @@ def exclusive_lock(engine: Engine, name: str, *, wait: float = 0.0) -> Iterator[
 @contextmanager
 def _file_lock(engine: Engine, name: str, deadline: float) -> Iterator[None]:
     database = engine.url.database
-    if not database or database == ":memory:":
+    if database and database.startswith("file:"):  # a URI filename (``?uri=true``): its path part
+        database = database[len("file:") :].split("?", 1)[0]
+    if not database or database == ":memory:" or "mode=memory" in str(engine.url):
         yield  # a private in-memory database cannot be shared
         return
     digest = hashlib.sha256(name.encode()).hexdigest()[:16]

@@ -82,14 +82,25 @@ def _outdated(engine: Engine) -> list[str]:
     return missing
 
 
+_UPGRADES = {
+    "uid": f"ALTER TABLE {JOURNAL_TABLE} ADD COLUMN uid VARCHAR(32) NULL",
+    "longtext": f"ALTER TABLE {JOURNAL_TABLE} MODIFY body LONGTEXT NOT NULL",
+}
+
+
 def _upgrade(engine: Engine) -> None:
     """Bring an older journal to the current definition (re-checked under the lock)."""
-    missing = _outdated(engine)
-    with engine.begin() as connection:
-        if "uid" in missing:
-            connection.exec_driver_sql(f"ALTER TABLE {JOURNAL_TABLE} ADD COLUMN uid VARCHAR(32) NULL")
-        if "longtext" in missing:
-            connection.exec_driver_sql(f"ALTER TABLE {JOURNAL_TABLE} MODIFY body LONGTEXT NOT NULL")
+    statements = [_UPGRADES[m] for m in _outdated(engine)]
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    except SQLAlchemyError as exc:
+        # Typically a role that may write rows but not alter tables: say what its owner has to run.
+        raise StoreError(
+            f"cannot upgrade {JOURNAL_TABLE} in {safe_url(engine.url)} ({exc.__class__.__name__}); "
+            f"have its owner run: {'; '.join(statements)}"
+        ) from None
 
 
 def record_batch(

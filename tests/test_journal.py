@@ -6,12 +6,14 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from databases import make_engine
 from retention_helpers import make_settings
 from sqlalchemy.dialects import mysql
 
 from lethe.crypto import fingerprinter
+from lethe.errors import StoreError
 from lethe.journal import JOURNAL_TABLE, ensure_journal, journal_table, record_batch, transfer_pending
 from lethe.ledger import Ledger
 
@@ -60,23 +62,32 @@ def test_two_databases_under_one_store_name_share_a_ledger_without_losing_a_batc
     assert marked == 2  # its own entry, not the other database's
 
 
-def test_a_journal_of_an_earlier_version_is_upgraded_and_its_rows_still_reach_the_ledger(
-    db_engine: sa.Engine, tmp_path: Path
-) -> None:
-    # The journal as the first release made it: no uid, and a TEXT body on MariaDB.
-    old = journal_table()
-    old._columns.remove(old.c.uid)  # type: ignore[attr-defined]
+def old_journal(engine: sa.Engine) -> None:
+    """The journal as the first release made it (no uid, a TEXT body on MariaDB), with one unmarked row."""
+    md = sa.MetaData()
+    columns = [
+        sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in journal_table().c
+    ]
+    old = sa.Table(JOURNAL_TABLE, md, *(c for c in columns if c.name != "uid"))
     old.c.body.type = sa.Text()
-    old.create(db_engine)
-    with db_engine.begin() as connection:
+    old.create(engine)
+    body = {
+        "counts": {"rows": 1}, "fingerprints": [FINGERPRINT(0)],
+        "started_at": "2026-01-01T00:00:00+00:00", "ended_at": "2026-01-01T00:00:01+00:00",
+    }  # fmt: skip
+    with engine.begin() as connection:
         connection.execute(
             old.insert().values(
                 run_id="r0", flow="retention", rule="people", batch_no=1, action="delete", policy_hash="0" * 64,
-                body=json.dumps({"counts": {"rows": 1}, "fingerprints": [FINGERPRINT(0)], "started_at": "2026-01-01T00:00:00+00:00",
-                                 "ended_at": "2026-01-01T00:00:01+00:00"}),
-                created_at=datetime.now(UTC),
+                body=json.dumps(body), created_at=datetime.now(UTC),
             )
         )  # fmt: skip
+
+
+def test_a_journal_of_an_earlier_version_is_upgraded_and_its_rows_still_reach_the_ledger(
+    db_engine: sa.Engine, tmp_path: Path
+) -> None:
+    old_journal(db_engine)
 
     table = ensure_journal(db_engine)
     columns = {c["name"]: c["type"] for c in sa.inspect(db_engine).get_columns(JOURNAL_TABLE)}
@@ -90,3 +101,20 @@ def test_a_journal_of_an_earlier_version_is_upgraded_and_its_rows_still_reach_th
     refs = [e.entry.details["journal"] for e in ledger.entries()]
     assert refs[0] == "db:1" and refs[1].startswith("db:2:")  # the older row keeps its reference
     assert ensure_journal(db_engine) is not None and transfer_pending(db_engine, "db", ledger) == 0
+
+
+def test_a_journal_the_role_cannot_alter_fails_with_the_statements_its_owner_must_run(tmp_path: Path) -> None:
+    path = tmp_path / "shop.db"
+    writer = make_engine(f"sqlite:///{path}")
+    old_journal(writer)
+    writer.dispose()
+    # A read-only connection stands for a role that may not alter the table.
+    reader = make_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with pytest.raises(StoreError) as raised:
+            ensure_journal(reader)
+    finally:
+        reader.dispose()
+    assert "have its owner run: ALTER TABLE lethe_journal ADD COLUMN uid VARCHAR(32) NULL" in str(
+        raised.value
+    )
