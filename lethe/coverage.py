@@ -4,8 +4,8 @@ Every table of every store is scanned (Lethe's own bookkeeping tables excepted):
 its name and by a sample of its non-null values (``lethe.detectors``). Sampled values stay in this
 function's locals: the findings carry counts, a kind and a suggested category, never a value.
 
-Samples come from the first ``SAMPLE_WINDOW`` rows of a table only: looking for non-null values without
-that bound would read a mostly-NULL column's whole table, on every column of every table, each week.
+Samples come from the first and the last ``SAMPLE_WINDOW`` rows of a table only: looking for non-null values
+without that bound would read a mostly-NULL column's whole table, on every column of every table, each week.
 """
 
 from __future__ import annotations
@@ -60,11 +60,26 @@ def _declared_columns(policy: Policy) -> set[tuple[str, str, str]]:
 
 
 def _sample(connection: sa.Connection, table: TableInfo, column: str, size: int, window: int) -> list[object]:
-    """Up to ``size`` non-null values among the first ``window`` rows of a column (enough to judge a format)."""
-    t = sa.table(table.name, sa.column(column))
-    head = sa.select(t.c[column]).limit(window).subquery("head")
-    query = sa.select(head.c[column]).where(head.c[column].is_not(None)).limit(size)
-    return list(connection.execute(query).scalars())
+    """Up to ``size`` non-null values of a column among the first ``window`` rows of its table, and the last.
+
+    The last rows (by a single-column primary key) matter: a column added later is NULL in older rows and
+    holds values only in new ones. Rows both windows read are counted once.
+    """
+    key = table.primary_key[0] if len(table.primary_key) == 1 and table.primary_key[0] != column else None
+    t = sa.table(table.name, sa.column(column), *([sa.column(key)] if key else []))
+    picked = [t.c[key]] if key else [sa.literal(None).label("k")]
+    values: dict[object, object] = {}
+    windows = [sa.select(*picked, t.c[column]).limit(window)]
+    if key:
+        windows.append(sa.select(*picked, t.c[column]).order_by(t.c[key].desc()).limit(window))
+    for n, rows in enumerate(windows):
+        if len(values) >= size:
+            break
+        head = rows.subquery(f"w{n}")
+        query = sa.select(*head.c).where(head.c[column].is_not(None)).limit(size)
+        for row_key, value in connection.execute(query).tuples():
+            values.setdefault(row_key if key else len(values), value)
+    return list(values.values())[:size]
 
 
 def scan_coverage(

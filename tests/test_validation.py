@@ -509,28 +509,33 @@ def test_unreachable_store_exit_code_of_the_real_command() -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_coverage_samples_only_the_first_rows_of_a_mostly_null_column(
-    db_url: str, db_engine: sa.Engine
-) -> None:
-    """Looking for non-null values reads at most the sample window, never a mostly-NULL column's whole table."""
+def test_coverage_samples_the_first_and_last_rows_of_a_table_only(db_url: str, db_engine: sa.Engine) -> None:
+    """Looking for non-null values reads two windows at most, never a mostly-NULL column's whole table."""
     md = sa.MetaData()
     notes = sa.Table(
         "notes", md,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("remark", sa.String(100), nullable=True),
+        sa.Column("later", sa.String(100), nullable=True),
     )  # fmt: skip
     md.create_all(db_engine)
-    # Emails only after the first 30 rows: inside a window of 100 rows, outside one of 30.
-    rows = [{"id": i, "remark": f"someone{i}@example.org" if i > 30 else None} for i in range(1, 61)]
+    # `remark` holds emails in the middle rows only; `later` (a column added later) in the last rows only.
+    rows = [
+        {
+            "id": i,
+            "remark": f"a{i}@example.org" if 30 < i <= 60 else None,
+            "later": f"b{i}@example.org" if i > 60 else None,
+        }
+        for i in range(1, 91)
+    ]
     with db_engine.begin() as connection:
         connection.execute(notes.insert(), rows)
-    text = f'version: 1\ncontroller: {{name: T}}\nstores:\n  db: {{url: "{db_url}"}}\n'
-    policy = parse_policy(text)
+    policy = parse_policy(f'version: 1\ncontroller: {{name: T}}\nstores:\n  db: {{url: "{db_url}"}}\n')
 
-    def found(window: int) -> dict[str, int]:
+    def sampled(window: int) -> dict[str, int]:
         with Stores(policy) as stores:
             scan = scan_coverage(policy, stores, sample_window=window)
         return {f.column: f.sampled for f in scan if f.table == "notes"}
 
-    assert found(100) == {"remark": 30}
-    assert found(30) == {}  # nothing non-null in the window, and the name says nothing
+    assert sampled(30) == {"later": 30}  # the middle is outside both windows; the last rows are read
+    assert sampled(100) == {"remark": 30, "later": 30}  # both windows cover the table: each row counted once
