@@ -2,10 +2,9 @@
 
 The YAML is parsed once into nodes (libyaml's C parser when PyYAML has it), which give the line of every
 key and item, and the data is constructed from those nodes. Pydantic's error locations are then mapped back
-to lines. Duplicate keys (which YAML
-parsers silently overwrite) are errors. ``${VAR}`` and ``${VAR:-default}`` are replaced from the
-environment in the ``stores`` block only, so secrets live outside the file and the policy hash (over the
-file's bytes) does not depend on them.
+to lines. Duplicate keys (which YAML parsers silently overwrite) are errors. ``${VAR}`` and
+``${VAR:-default}`` are replaced from the environment in the ``stores`` block only, so secrets live outside
+the file and the policy hash (over the file's bytes) does not depend on them.
 """
 
 from __future__ import annotations
@@ -27,29 +26,37 @@ Path_ = tuple[str | int, ...]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-# Policies are loaded by every task of a flow: libyaml parses them about ten times faster than pure Python.
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
-    """SafeLoader that refuses duplicate mapping keys."""
-
-
-def _construct_mapping(
-    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
-) -> dict[Any, Any]:
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    """A mapping, refusing duplicate keys (YAML parsers keep the last one silently) and non-scalar keys."""
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
+        try:
+            first = seen.get(key)
+        except TypeError:  # a list or mapping as a key (``? [a, b]``)
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark
+                None, None, "a key must be a plain value, not a list or mapping", key_node.start_mark
+            ) from None
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {first})", key_node.start_mark
             )
         seen[key] = key_node.start_mark.line + 1
     return loader.construct_mapping(node, deep=deep)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def _unique_key_loader(base: type[Any]) -> type[Any]:
+    """A safe loader class on ``base`` whose mappings go through ``_construct_mapping``."""
+    loader: type[Any] = type(f"UniqueKey{base.__name__}", (base,), {})
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    return loader
+
+
+# Every task of a flow loads the policy: libyaml parses it about ten times faster than pure Python. Pure
+# Python's syntax errors are clearer (they show the offending character), so a file that does not parse is
+# parsed again with it for the message.
+_PURE = _unique_key_loader(yaml.SafeLoader)
+_FAST = _unique_key_loader(yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else _PURE
 
 
 def _line_index(
@@ -119,9 +126,9 @@ def _format(file: str, index: Mapping[Path_, int], problems: list[tuple[Path_, s
     return "\n".join(lines)
 
 
-def _parse(text: str) -> tuple[yaml.Node | None, Any]:
+def _parse(text: str, loader_class: type[Any]) -> tuple[yaml.Node | None, Any]:
     """The document's node tree (for lines) and the data constructed from it, parsed once."""
-    loader = _UniqueKeyLoader(text)
+    loader = loader_class(text)
     try:
         root = loader.get_single_node()
         return root, (loader.construct_document(root) if root is not None else None)
@@ -133,7 +140,10 @@ def parse_policy(text: str, *, source: str = "<policy>", environ: Mapping[str, s
     """Validate policy ``text``; raise PolicyError naming ``source``, line and field for every problem."""
     env = os.environ if environ is None else environ
     try:
-        root, data = _parse(text)
+        try:
+            root, data = _parse(text, _FAST)
+        except yaml.YAMLError:
+            root, data = _parse(text, _PURE)  # the same error, with pure Python's clearer message
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import lethe.loading
 from lethe.errors import PolicyError
 from lethe.loading import load_policy, parse_policy
 from lethe.policy import LatestOf, Policy
@@ -229,6 +230,18 @@ MALFORMED: list[tuple[str, str, int | None, list[str]]] = [
         ["checks.expectations.1", "repeats checks.expectations.0"],
     ),
     (
+        "a list as a key",
+        _replace("    region: eu-west-1", "    region: eu-west-1\n    ? [a, b]\n    : c"),
+        9,
+        ["a key must be a plain value"],
+    ),
+    (
+        "a tab for indentation",
+        _replace("    region: eu-west-1", "\tregion: eu-west-1"),
+        None,
+        ["not valid YAML", "'\\t'"],
+    ),
+    (
         "unknown time zone",
         _replace("    region: eu-west-1", "    region: eu-west-1\n    timezone: Mars/Olympus"),
         9,
@@ -237,11 +250,19 @@ MALFORMED: list[tuple[str, str, int | None, list[str]]] = [
 ]
 
 
+@pytest.fixture(params=["libyaml", "pure-python"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each case with PyYAML's C parser (when installed) and with its pure-Python fallback."""
+    if request.param == "pure-python":
+        monkeypatch.setattr(lethe.loading, "_FAST", lethe.loading._PURE)
+    return str(request.param)
+
+
 @pytest.mark.parametrize(
     ("text", "line", "fragments"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
 )
 def test_malformed_policy_fails_with_a_clear_message(
-    text: str, line: int | None, fragments: list[str]
+    text: str, line: int | None, fragments: list[str], parser: str
 ) -> None:
     with pytest.raises(PolicyError) as caught:
         parse_policy(text, source="bad.yaml", environ={})
