@@ -17,8 +17,8 @@ What the flow does in addition, all inside its timing: a flow run and 17 task ru
 record-plan, summary, 6 enforcements, summary, ledger head), each created on the API and moved through its
 states, with a heartbeat thread joined at the end of the flow run; the tasks load the policy 27 times
 instead of once (twice in each plan, record and enforce task), open 14 ``Stores`` (13 schema reflections)
-and 8 ledgers instead of one each, and each enforcement counts its pending rows once more for its progress
-artifact; three artifacts (two summary tables, the ledger head) and the run's logs go to the API.
+and 8 ledgers instead of one each; progress artifacts, three more artifacts (two summary tables, the ledger
+head) and the run's logs go to the API.
 
 Both sides must report the same counts and leave identical data (every demo table hashed), checked on an
 untimed run of each before the rounds and again in the first round. Reported, no target; the protocol asks

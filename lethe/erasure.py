@@ -308,7 +308,7 @@ def _rewrite_sql(
             # link retention's tokens give.
             values[rewrite.column] = new if done is None else sa.case((done, column), else_=new)
             every = every and done is not None
-            tests += [] if done is None else [sa.or_(column.is_(None), done)]
+            tests += [] if done is None else [done]  # operators count a NULL as applied
         form = sa.and_(*tests) if tests else None
         setup.memo[item.name] = (values, form if every else None, form)
     result: tuple[dict[str, Any], Predicate | None, Predicate | None] = setup.memo[item.name]

@@ -226,7 +226,7 @@ class Policy(Model):
                     (
                         ("checks", "k_anonymity", i, "table"),
                         f"{k_check.table} already has a k_anonymity entry (checks.k_anonymity.{first}): "
-                        "list all its quasi-identifiers in one entry",
+                        "one entry per table, with all its quasi-identifiers (and sensitive/l for l-diversity)",
                     )
                 )
         expectations: dict[str, int] = {}

@@ -1,8 +1,8 @@
 """Row-count checks of several rules on one table: each rule's checks count that rule's rows only.
 
-Two anonymise rules on ``people`` (one per region, sharing the marker column `anonymised_at`) and a delete rule on ``events``.
-A row of the EU rule that is marked handled but still holds its email is a leak of the EU rule, never of the
-US rule, whose handled rows are clean.
+Two anonymise rules on ``people`` (one per region, sharing the marker column ``anonymised_at``) and a delete
+rule on ``events``. A row of the EU rule that is marked handled but still holds its email is a leak of the EU
+rule, never of the US rule, whose handled rows are clean.
 """
 
 from __future__ import annotations
