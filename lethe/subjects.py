@@ -30,7 +30,7 @@ from lethe.errors import (
     SubjectNotFoundError,
 )
 from lethe.policy import Policy, SubjectDef, TableRef
-from lethe.stores import Stores
+from lethe.stores import ForeignKey, Stores
 
 MAX_DEPTH = 6
 
@@ -112,17 +112,23 @@ def build_graph(policy: Policy, stores: Stores, subject: str) -> SubjectGraph:
         parent, hops = queue.popleft()
         if len(hops) >= MAX_DEPTH:
             continue
-        for child, fk in schema.children_of(parent):
-            key = (definition.store, child.name)
+        links: dict[str, list[ForeignKey]] = {}
+        for child, child_fk in schema.children_of(parent):
+            links.setdefault(child.name, []).append(child_fk)
+        for child_name, fks in links.items():
+            key = (definition.store, child_name)
             if key in others and key not in seen:
-                graph.other_subjects.append(TableRef(store=definition.store, table=child.name))
+                graph.other_subjects.append(TableRef(store=definition.store, table=child_name))
                 seen.add(key)
-            if key in seen or len(fk.columns) != 1:
+            if key in seen:
+                continue
+            link = _one_link(policy, definition.store, child_name, parent, fks)
+            if link is None:
                 continue
             seen.add(key)
-            path = (Hop(child.name, fk.columns[0], parent, fk.ref_columns[0]), *hops)
-            graph.tables.append(SubjectTable(definition.store, child.name, path, None, key in declared))
-            queue.append((child.name, path))
+            path = (Hop(child_name, link.columns[0], parent, link.ref_columns[0]), *hops)
+            graph.tables.append(SubjectTable(definition.store, child_name, path, None, key in declared))
+            queue.append((child_name, path))
     # Declared links by value: tables without a foreign key, possibly in other stores.
     for ref, table_map in policy.data_map.items():
         if table_map.subject != subject or not table_map.subject_column or (ref.store, ref.table) in seen:
@@ -130,6 +136,28 @@ def build_graph(policy: Policy, stores: Stores, subject: str) -> SubjectGraph:
         seen.add((ref.store, ref.table))
         graph.tables.append(SubjectTable(ref.store, ref.table, (), table_map.subject_column, True))
     return graph
+
+
+def _one_link(
+    policy: Policy, store: str, child: str, parent: str, fks: list[ForeignKey]
+) -> ForeignKey | None:
+    """The foreign key that makes rows of ``child`` the subject's (None: composite keys only, not followed).
+
+    Two keys to the same parent (``customer_id``, ``referrer_id``) are ambiguous: following the wrong one would
+    export someone else's rows, or erase them, so the data map's ``subject_column`` must name one.
+    """
+    single = [fk for fk in fks if len(fk.columns) == 1]
+    if len(single) <= 1:
+        return single[0] if single else None
+    table_map = policy.table_map(TableRef(store=store, table=child))
+    named = [fk for fk in single if table_map is not None and fk.columns[0] == table_map.subject_column]
+    if len(named) == 1:
+        return named[0]
+    columns = ", ".join(fk.columns[0] for fk in single)
+    raise SubjectError(
+        f"{child} has {len(single)} foreign keys to {parent} ({columns}): say which one makes its rows the "
+        f"subject's with data_map.{store}.{child}.subject_column"
+    )
 
 
 def unreachable(policy: Policy, graph: SubjectGraph) -> list[TableRef]:

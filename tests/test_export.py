@@ -394,6 +394,50 @@ def test_values_are_json_safe_on_every_engine(db_url: str, db_engine: sa.Engine,
     assert "<img" not in html and "&lt;script&gt;" in html  # shown as text, never as markup
 
 
+def test_a_table_with_two_keys_to_the_subject_is_refused_until_the_policy_names_one(
+    db_url: str, db_engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Orders have a buyer and a referrer: an export must not hand a customer the orders it only referred."""
+    md = sa.MetaData()
+    sa.Table(
+        "people", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("email", sa.String(100), nullable=False),
+    )  # fmt: skip
+    orders = sa.Table(
+        "orders", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("referrer_id", sa.Integer, sa.ForeignKey("people.id"), nullable=True),
+        sa.Column("buyer_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False),
+    )  # fmt: skip
+    md.create_all(db_engine)
+    with db_engine.begin() as conn:
+        conn.execute(
+            md.tables["people"].insert(),
+            [{"id": 1, "email": "a@example.org"}, {"id": 2, "email": "b@example.org"}],
+        )
+        # Person 2 bought orders 10 and 11; person 1 only referred them, and bought order 12.
+        conn.execute(
+            orders.insert(),
+            [{"id": 10, "referrer_id": 1, "buyer_id": 2}, {"id": 11, "referrer_id": 1, "buyer_id": 2},
+             {"id": 12, "referrer_id": None, "buyer_id": 1}],
+        )  # fmt: skip
+
+    def export(policy_text: str) -> dict[str, Any]:
+        policy = parse_policy(policy_text, environ={"DB_URL": db_url})
+        with Stores(policy) as stores:
+            result = export_subject(
+                policy, stores, "person", "a@example.org", tmp_path, settings=load_settings({}), ledger=None,
+                run_id="t",
+            )  # fmt: skip
+        return check_archive(members(result.path), {"db.people": 1, "db.orders": 1})
+
+    with pytest.raises(SubjectError, match=r"orders has 2 foreign keys to people \(.*\).*subject_column"):
+        export(TYPES_POLICY)
+    named = TYPES_POLICY + "data_map:\n  db.orders: {subject: person, subject_column: buyer_id}\n"
+    assert [row["id"] for row in export(named)["tables"]["db.orders"]["rows"]] == [12]
+
+
 def test_render_index_escapes_and_links_nothing() -> None:
     facts = facts_for(parse_policy(TYPES_POLICY, environ={"DB_URL": "sqlite://"}), "person").as_dict()
     html = render_index(
