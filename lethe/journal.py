@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from lethe.dialects import exclusive_lock
 from lethe.errors import StoreError
 from lethe.ledger import Ledger, LedgerEntry
-from lethe.stores import safe_url
+from lethe.stores import ensure_table, safe_url
 
 JOURNAL_TABLE = "lethe_journal"
 TRANSFER_WAIT_SECONDS = 60.0  # how long a run waits for another run's copy to the ledger to finish
@@ -60,15 +60,15 @@ def journal_table(metadata: sa.MetaData | None = None) -> sa.Table:
 def ensure_journal(engine: Engine) -> sa.Table:
     """Create the journal table in the store when it is missing, or upgrade an older one; return it."""
     table = journal_table()
+    ensure_table(engine, table)
     try:
-        table.create(engine, checkfirst=True)
         if _outdated(engine):
             # Under the journal's lock: two runs upgrading at once would add the column twice.
             with exclusive_lock(engine, JOURNAL_TABLE, wait=TRANSFER_WAIT_SECONDS):
                 _upgrade(engine)
     except SQLAlchemyError as exc:
         raise StoreError(
-            f"cannot create or upgrade {JOURNAL_TABLE} in {safe_url(engine.url)} ({exc.__class__.__name__})"
+            f"cannot read or upgrade {JOURNAL_TABLE} in {safe_url(engine.url)} ({exc.__class__.__name__})"
         ) from None
     return table
 

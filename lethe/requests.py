@@ -13,7 +13,6 @@ ledger), never a traceback. ``lethe requests`` lists what is open, due soon and 
 
 from __future__ import annotations
 
-import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +31,7 @@ from lethe.ledger import Ledger, LedgerEntry, UTCDateTime
 from lethe.periods import Period
 from lethe.policy import Policy
 from lethe.settings import Settings
-from lethe.stores import Stores, create_store_engine, safe_url
+from lethe.stores import Stores, create_store_engine, ensure_table
 from lethe.subjects import resolve_subject
 
 RequestType = Literal["access", "portability", "erasure", "rectification", "restriction", "objection"]
@@ -94,23 +93,11 @@ _TABLE = register_table()  # one Table object, so statements on it hit SQLAlchem
 
 
 def ensure_register(engine: Engine) -> sa.Table:
-    """Create the register when missing (once per engine); return it."""
-    table = _TABLE
-    if engine in _ready:
-        return table
-    for attempt in range(3):
-        try:
-            table.create(engine, checkfirst=True)
-            break
-        except SQLAlchemyError as exc:
-            # Two processes may both see "no table" and race to create it; the loser retries.
-            if attempt == 2:
-                raise StoreError(
-                    f"cannot create {REGISTER_TABLE} in {safe_url(engine.url)} ({type(exc).__name__})"
-                ) from None
-            time.sleep(0.05 * (attempt + 1))
-    _ready.add(engine)
-    return table
+    """Create the register when missing (checked once per engine); return it."""
+    if engine not in _ready:
+        ensure_table(engine, _TABLE)
+        _ready.add(engine)
+    return _TABLE
 
 
 def due_date(received_at: datetime, period: Period = RESPONSE_PERIOD) -> datetime:

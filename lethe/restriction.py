@@ -19,10 +19,9 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from lethe.errors import StoreError, SubjectError
-from lethe.stores import safe_url
+from lethe.errors import SubjectError
+from lethe.stores import ensure_table
 
 REGISTER_TABLE = "lethe_restrictions"
 Kind = Literal["restriction", "objection"]
@@ -59,12 +58,7 @@ def register_table(metadata: sa.MetaData | None = None) -> sa.Table:
 def ensure_register(engine: Engine) -> sa.Table:
     """Create the register in the store when missing; return it."""
     table = register_table()
-    try:
-        table.create(engine, checkfirst=True)
-    except SQLAlchemyError as exc:
-        raise StoreError(
-            f"cannot create {REGISTER_TABLE} in {safe_url(engine.url)} ({type(exc).__name__})"
-        ) from None
+    ensure_table(engine, table)
     return table
 
 

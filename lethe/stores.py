@@ -8,6 +8,7 @@ care which engine runs them. URLs are never printed with their password (``safe_
 from __future__ import annotations
 
 import difflib
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,24 @@ def create_store_engine(url: str | sa.URL, **options: Any) -> Engine:
         return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **options)
     except (ArgumentError, NoSuchModuleError, OSError) as exc:  # OSError: the SQLite file's folder
         raise StoreError(f"cannot use database URL {safe_url(url)}: {exc.__class__.__name__}") from None
+
+
+def ensure_table(engine: Engine, table: sa.Table) -> None:
+    """Create one of Lethe's own tables in ``engine``'s database when it is missing.
+
+    Two processes may both find it missing and race to create it; the loser finds it there on a retry. A
+    table that cannot be created is a StoreError naming it and the database (never the password).
+    """
+    for attempt in range(3):
+        try:
+            table.create(engine, checkfirst=True)
+            return
+        except SQLAlchemyError as exc:
+            if attempt == 2:
+                raise StoreError(
+                    f"cannot create {table.name} in {safe_url(engine.url)} ({type(exc).__name__})"
+                ) from None
+            time.sleep(0.05 * (attempt + 1))
 
 
 _TYPE_KINDS: tuple[tuple[type[Any], TypeKind], ...] = (

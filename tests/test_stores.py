@@ -17,7 +17,15 @@ from lethe.errors import SchemaMismatchError, StoreError
 from lethe.loading import parse_policy
 from lethe.operators.base import ColumnShape
 from lethe.policy import Policy, TableRef
-from lethe.stores import ForeignKey, SchemaInfo, Stores, create_store_engine, reflect_schema, safe_url
+from lethe.stores import (
+    ForeignKey,
+    SchemaInfo,
+    Stores,
+    create_store_engine,
+    ensure_table,
+    reflect_schema,
+    safe_url,
+)
 
 CHINOOK_TABLES = (
     "Album", "Artist", "Customer", "Employee", "Genre", "Invoice", "InvoiceLine", "MediaType", "Playlist",
@@ -322,3 +330,22 @@ def test_sqlite_engines_enforce_foreign_keys(tmp_path: Path) -> None:
             assert connection.exec_driver_sql("SELECT count(*) FROM child").scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_ensure_table_creates_once_and_names_the_table_when_it_cannot(tmp_path: Path) -> None:
+    table = sa.Table("lethe_probe", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))
+    path = tmp_path / "s.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    ensure_table(engine, table)
+    ensure_table(engine, table)  # already there: nothing to do
+    assert sa.inspect(engine).has_table("lethe_probe")
+    engine.dispose()
+    other = sa.Table("lethe_other", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))
+    reader = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with pytest.raises(
+            StoreError, match=r"cannot create lethe_other in sqlite:///file.*s.db.*\(OperationalError\)"
+        ):
+            ensure_table(reader, other)
+    finally:
+        reader.dispose()
