@@ -67,6 +67,19 @@ class SchemaCheck:
                 ok = False
         return ok
 
+    def hold_flags(self, table: TableInfo, flags: Iterable[str], where: str) -> None:
+        """Each flag exists and is boolean (or integer: MariaDB's TINYINT), as holds are tested as true/non-zero."""
+        for flag in flags:
+            if self.columns(table, [flag], where):
+                kind = table.columns[flag].kind
+                if kind not in {"boolean", "integer"}:
+                    self.add(
+                        "error",
+                        "exemption-not-boolean",
+                        where,
+                        f"exemption {flag} is {kind}; a hold flag must be boolean",
+                    )
+
 
 def validate_policy(policy: Policy, stores: Stores) -> list[Finding]:
     """All findings of checking ``policy`` against the live schemas (empty when it fits)."""
@@ -123,14 +136,7 @@ def _check_rule(policy: Policy, rule: RetentionRule, check: SchemaCheck) -> None
     for ref in rule.anchor_columns:
         _check_anchor(policy, rule, table, ref, check)
     check.columns(table, rule.where, f"{where}.where")
-    for flag in rule.unless:
-        if check.columns(table, [flag], f"{where}.unless"):
-            kind = table.columns[flag].kind
-            if kind not in {"boolean", "integer"}:
-                check.add(
-                    "error", "exemption-not-boolean", f"{where}.unless",
-                    f"exemption {flag} is {kind}; a hold flag must be boolean",
-                )  # fmt: skip
+    check.hold_flags(table, rule.unless, f"{where}.unless")
     if rule.mark and check.columns(table, [rule.mark], f"{where}.mark"):
         mark = table.columns[rule.mark]
         if mark.kind not in TIME_KINDS:

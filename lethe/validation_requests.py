@@ -48,14 +48,7 @@ def check_subject_requests(policy: Policy, name: str, check: SchemaCheck) -> Non
     identity = check.table(TableRef(store=subject.store, table=subject.table), where)
     if identity is None:
         return  # missing store or table: reported by the subject check
-    for flag in subject.erasure.unless:
-        if check.columns(identity, [flag], f"{where}.erasure.unless"):
-            kind = identity.columns[flag].kind
-            if kind not in {"boolean", "integer"}:
-                check.add(
-                    "error", "exemption-not-boolean", f"{where}.erasure.unless",
-                    f"hold flag {flag} is {kind}; a hold flag must be boolean",
-                )  # fmt: skip
+    check.hold_flags(identity, subject.erasure.unless, f"{where}.erasure.unless")
     for column in subject.rectification.columns:
         place = f"{where}.rectification.columns"
         if check.columns(identity, [column], place) and column in identity.primary_key:
