@@ -40,6 +40,7 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -362,18 +363,16 @@ def load_chinook_sqlite(target_dir: Path) -> ChinookDb:
     return ChinookDb(url=f"sqlite:///{target}", engine_name="sqlite", naming="pascal")
 
 
-def load_chinook_postgresql() -> ChinookDb:
-    """A scratch PostgreSQL database loaded from the Chinook script (one simple-protocol batch, under 1 s)."""
-    text = (chinook_dir() / CHINOOK_FILES["postgresql"]).read_text(encoding="utf-8")
-    script = "\n".join(line for line in text.splitlines() if not _PG_SKIP_LINE.match(line))
-    url = create_scratch_database("postgresql")
+def _run_script(url: str, run: Callable[[Any], None], **engine_options: Any) -> None:
+    """``run(cursor)`` on a raw connection to the scratch database ``url``, committed; dropped on failure."""
     try:
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options)
         try:
             raw = engine.raw_connection()
             try:
-                with raw.cursor() as cursor:
-                    cursor.execute(script)  # no parameters: psycopg sends it as one multi-statement query
+                cursor = raw.cursor()
+                run(cursor)
+                cursor.close()
                 raw.commit()
             finally:
                 raw.close()
@@ -382,6 +381,18 @@ def load_chinook_postgresql() -> ChinookDb:
     except BaseException:
         drop_scratch_database(url)
         raise
+
+
+def load_chinook_postgresql() -> ChinookDb:
+    """A scratch PostgreSQL database loaded from the Chinook script (one simple-protocol batch, under 1 s)."""
+    text = (chinook_dir() / CHINOOK_FILES["postgresql"]).read_text(encoding="utf-8")
+    script = "\n".join(line for line in text.splitlines() if not _PG_SKIP_LINE.match(line))
+    url = create_scratch_database("postgresql")
+
+    def run(cursor: Any) -> None:
+        cursor.execute(script)  # no parameters: psycopg sends it as one multi-statement query
+
+    _run_script(url, run)
     return ChinookDb(url=url, engine_name="postgresql", naming="snake")
 
 
@@ -401,24 +412,11 @@ def load_chinook_mariadb() -> ChinookDb:
     first_insert = script.index("INSERT INTO")
     script = re.sub(r"\bNVARCHAR\(", "VARCHAR(", script[:first_insert]) + script[first_insert:]
     url = create_scratch_database("mariadb")
-    try:
-        engine = sa.create_engine(
-            url, poolclass=sa.pool.NullPool, connect_args={"client_flag": CLIENT.MULTI_STATEMENTS}
-        )
-        try:
-            raw = engine.raw_connection()
-            try:
-                cursor = raw.cursor()
-                cursor.execute(script)
-                while cursor.nextset():
-                    pass
-                cursor.close()
-                raw.commit()
-            finally:
-                raw.close()
-        finally:
-            engine.dispose()
-    except BaseException:
-        drop_scratch_database(url)
-        raise
+
+    def run(cursor: Any) -> None:
+        cursor.execute(script)
+        while cursor.nextset():  # consume every result set: an error in any statement surfaces
+            pass
+
+    _run_script(url, run, connect_args={"client_flag": CLIENT.MULTI_STATEMENTS})
     return ChinookDb(url=url, engine_name="mariadb", naming="pascal")
