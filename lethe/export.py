@@ -347,7 +347,7 @@ def export_subject(
             ledger.append(replace(entry, counts=counts, fingerprints=fps, details=details))
 
     try:
-        key = resolve_subject(policy, stores, subject, identifier)
+        key = resolve_subject(policy, stores, subject, identifier, settings)
     except SubjectError as exc:
         # resolve_subject words the two refusals apart; its messages never repeat the identifier.
         record("ambiguous" if isinstance(exc, AmbiguousSubjectError) else "not-found", {}, [])

@@ -325,7 +325,9 @@ def key_fingerprint(policy: Policy, settings: Settings, subject: str, key: Any) 
 
 def identifier_fingerprint(settings: Settings, subject: str, identifier: str) -> str:
     """Fingerprint of an identifier that found nobody: lets a later request for it be matched, not read."""
-    return fingerprint(settings.require_master_key(), f"request-identifier:{subject}", identifier.strip())
+    # Lone surrogates (undecodable bytes of a command line) have no UTF-8 form: escaped, never raised on.
+    text = identifier.strip().encode("utf-8", "backslashreplace").decode("utf-8")
+    return fingerprint(settings.require_master_key(), f"request-identifier:{subject}", text)
 
 
 def resolve_for_request(
@@ -357,7 +359,9 @@ def resolve_for_request(
         )
     settings.require_master_key()
     try:
-        key = resolve(identifier) if resolve else resolve_subject(policy, stores, subject, identifier)
+        key = (
+            resolve(identifier) if resolve else resolve_subject(policy, stores, subject, identifier, settings)
+        )
     except SubjectError as exc:
         ambiguous = isinstance(exc, AmbiguousSubjectError)
         outcome = "ambiguous" if ambiguous else "not-found"
