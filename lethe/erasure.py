@@ -113,11 +113,13 @@ def erase_subject(
     confirm: Confirm | None = None,
     received_at: datetime | None = None,
     setup: ErasureSetup | None = None,
+    request_id: str | None = None,
 ) -> ErasureReceipt:
     """Erase one subject as the policy says (or only plan it with ``dry_run``); see the module docstring.
 
     ``confirm`` is asked with the plan before anything changes; False cancels. ``setup`` (from
-    ``prepare_erasure``) saves reflecting the graph again when erasing many subjects.
+    ``prepare_erasure``) saves reflecting the graph again when erasing many subjects. ``request_id`` names
+    the open request this attempt continues (default: the subject's open erasure request, if any).
     """
     started = datetime.now(UTC)
     action = "erase.plan" if dry_run else "erase"
@@ -125,7 +127,7 @@ def erase_subject(
     ref = resolve_for_request(
         policy, stores, settings, subject, identifier, request_type="erasure", ledger=ledger,
         run_id=run_id, flow=ERASURE_FLOW, action=action, register=not dry_run, started_at=started,
-        resolve=lambda text: resolve_key(setup, text),
+        resolve=lambda text: resolve_key(setup, text), request_id=request_id,
     )  # fmt: skip
     # Counted when someone looks at it; otherwise _apply reads the holds, under a lock.
     plan = plan_for_key(setup, ref.key, ref.key_fingerprint, count=dry_run or confirm is not None)
@@ -143,20 +145,27 @@ def erase_subject(
 
     if plan.blocked:
         message = blocked_message(subject, plan.blocked)
-        request_id = None
+        refused_id = None  # the request the refusal closes (a dry run registers nothing)
         if not dry_run:
             with track_request(
-                settings, "erasure", subject, ref.key_fingerprint, received_at=received_at
+                settings,
+                "erasure",
+                subject,
+                ref.key_fingerprint,
+                received_at=received_at,
+                request_id=request_id,
             ) as req:
                 req.finish("refused", f"blocked: {', '.join(h.flag for h in plan.blocked)} ({HOLD_REASON})")
-                request_id = req.id
-        finish("blocked", None, request_id)
+                refused_id = req.id
+        finish("blocked", None, refused_id)
         raise ErasureBlockedError(message, plan)
     if dry_run:
         return finish("dry-run", None, None)
     if confirm is not None and not confirm(plan):
         return finish("cancelled", None, None)
-    with track_request(settings, "erasure", subject, ref.key_fingerprint, received_at=received_at) as request:
+    with track_request(
+        settings, "erasure", subject, ref.key_fingerprint, received_at=received_at, request_id=request_id
+    ) as request:
         try:
             applied, problems = _apply(setup, ref.key, identifier)
         except ErasureBlockedError as exc:  # found under the lock: record what the hold keeps back

@@ -81,6 +81,10 @@ def test_requests_find_a_pseudonymised_customer_by_its_original_email(shop: Shop
     assert (by_table["shop.orders"].action, by_table["shop.orders"].rows) == ("keep", n_orders)
     assert shop.one("SELECT count(*) FROM addresses WHERE customer_id = :c", c=cid) == 0
     assert shop.rows(ORDERS.format(c=cid)) == orders  # kept for tax law (their address link is detached)
+    assert [(r.type, r.status) for r in shop.register()] == [
+        ("access", "completed"),
+        ("erasure", "completed"),
+    ]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
