@@ -16,6 +16,7 @@ def erasure_flow(
     policy: str = "config/demo.yaml",
     dry_run: bool = True,
     received: datetime | None = None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Erase one data subject: per table delete, pseudonymise or keep (with the legal ground), then verify.
 
@@ -25,9 +26,12 @@ def erasure_flow(
         policy: Path of the policy file, relative to the worker's working directory.
         dry_run: Only show what would be erased and kept; run again with this off to erase.
         received: When the request was received (starts the one-month deadline); empty means now.
+        request_id: The open request this run continues (an id `lethe requests` lists); empty means the
+            subject's open request of this type, or a new one.
     """
     if not subject_id.strip():
         raise ValueError("subject_id must not be blank")
-    outcome = erase_task(policy, subject_type, subject_id.strip(), dry_run, received)
+    request = (request_id or "").strip() or None
+    outcome = erase_task(policy, subject_type, subject_id.strip(), dry_run, received, request)
     publish_outcome_task("erasure", outcome)
     return outcome

@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations` here: Prefect builds the parameter form from evaluated hints.
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow
 
@@ -17,6 +17,8 @@ def export_flow(
     out_dir: str = "var/exports",
     passphrase_secret: str | None = None,
     received: datetime | None = None,
+    request_type: Literal["access", "portability"] = "access",
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Export everything Lethe's policy knows about one data subject into a zip (Art. 15 and 20).
 
@@ -27,9 +29,15 @@ def export_flow(
         out_dir: Folder on the worker where the zip is written.
         passphrase_secret: Name of a Prefect Secret block holding a passphrase; when set the zip is encrypted.
         received: When the request was received (starts the one-month deadline); empty means now.
+        request_type: The request it answers: access (Art. 15) or portability (Art. 20).
+        request_id: The open request this run continues (an id `lethe requests` lists); empty means the
+            subject's open request of this type, or a new one.
     """
     if not subject_id.strip():
         raise ValueError("subject_id must not be blank")
-    outcome = export_task(policy, subject_type, subject_id.strip(), out_dir, passphrase_secret, received)
+    request = (request_id or "").strip() or None
+    outcome = export_task(
+        policy, subject_type, subject_id.strip(), out_dir, passphrase_secret, received, request_type, request
+    )
     publish_outcome_task("export", outcome)
     return outcome

@@ -28,6 +28,7 @@ def rectification_flow(
     subject_type: str = "customer",
     policy: str = "config/demo.yaml",
     received: datetime | None = None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Correct one data subject's data in the columns the policy's `rectification:` allows.
 
@@ -37,6 +38,8 @@ def rectification_flow(
         subject_type: Kind of data subject, as named under `subjects:` in the policy.
         policy: Path of the policy file, relative to the worker's working directory.
         received: When the request was received (starts the one-month deadline); empty means now.
+        request_id: The open request this run continues (an id `lethe requests` lists); empty means the
+            subject's open request of this type, or a new one.
     """
     if not subject_id.strip():
         raise ValueError("subject_id must not be blank")
@@ -44,6 +47,7 @@ def rectification_flow(
     if len(set(columns)) != len(columns):
         raise ValueError("each column may appear once in changes")
     values = {change.column: change.value for change in changes}
-    outcome = rectify_task(policy, subject_type, subject_id.strip(), values, received)
+    request = (request_id or "").strip() or None
+    outcome = rectify_task(policy, subject_type, subject_id.strip(), values, received, request)
     publish_outcome_task("rectification", outcome)
     return outcome

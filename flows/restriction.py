@@ -28,6 +28,7 @@ def restriction_flow(
     subject_type: str = "customer",
     policy: str = "config/demo.yaml",
     received: datetime | None = None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Register a restriction or objection for one subject, or lift every one it has.
 
@@ -40,11 +41,24 @@ def restriction_flow(
         subject_type: Kind of data subject, as named under `subjects:` in the policy.
         policy: Path of the policy file, relative to the worker's working directory.
         received: When the request was received (starts the one-month deadline); empty means now.
+        request_id: The open request this run continues (an id `lethe requests` lists); empty means the
+            subject's open request of this type, or a new one.
     """
     if not subject_id.strip():
         raise ValueError("subject_id must not be blank")
+    request = (request_id or "").strip() or None
+    if lift and request:
+        raise ValueError("request_id does not go with lift: lifting answers no request of the subject")
     outcome = restrict_task(
-        policy, subject_type, subject_id.strip(), ground, activities or [], objection, lift, received
+        policy,
+        subject_type,
+        subject_id.strip(),
+        ground,
+        activities or [],
+        objection,
+        lift,
+        received,
+        request,
     )
     publish_outcome_task("restriction", outcome)
     return outcome

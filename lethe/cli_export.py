@@ -15,12 +15,14 @@ from pathlib import Path
 import click
 
 from lethe.cli_common import emit_json, handle_errors
+from lethe.cli_requests import parse_instant
 from lethe.errors import SettingsError, SubjectError
 from lethe.export import export_subject
 from lethe.export_crypto import check_passphrase, decrypt_file
 from lethe.ledger import Ledger
 from lethe.loading import load_policy
 from lethe.policy import Policy
+from lethe.requests import EXPORT_TYPES
 from lethe.settings import load_settings
 from lethe.stores import Stores
 from lethe.validation import require_valid
@@ -71,6 +73,21 @@ _passphrase_env = click.option(
 )
 @click.option("--encrypt", is_flag=True, help="Encrypt with a passphrase (asked on the terminal).")
 @_passphrase_env
+@click.option(
+    "--request-type",
+    type=click.Choice(EXPORT_TYPES),
+    default="access",
+    show_default=True,
+    help="The request it answers: access (Art. 15) or portability (Art. 20).",
+)
+@click.option("--received", help="When the request was received (ISO 8601 date or instant); default now.")
+@click.option(
+    "--request",
+    "request_id",
+    metavar="ID",
+    help="Continue this open request (an id `lethe requests` lists); default: the subject's open export "
+    "request, else a new one.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.pass_context
 @handle_errors
@@ -82,14 +99,19 @@ def export(
     out_dir: Path | None,
     encrypt: bool,
     passphrase_env: str | None,
+    request_type: str,
+    received: str | None,
+    request_id: str | None,
     as_json: bool,
 ) -> None:
     """Export every row of one data subject, with the Art. 15(1) facts, into one zip (Art. 15 and 20).
 
     The zip holds data.json (with its JSON Schema), one CSV per table, a readable index.html and a
     manifest with SHA-256 sums. With --encrypt or --passphrase-env it is encrypted (AES-256-GCM, key from
-    scrypt); `lethe export decrypt FILE --out DIR` decrypts it. An unknown or ambiguous identifier is
-    refused (exit 2) and recorded in the ledger.
+    scrypt); `lethe export decrypt FILE --out DIR` decrypts it. The export is registered as a request
+    (`lethe requests` tracks its one-month deadline); a failed attempt leaves it open and the next export
+    of the subject closes it. An unknown or ambiguous identifier is refused (exit 2) and recorded in the
+    ledger.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -101,6 +123,7 @@ def export(
     assert policy_path is not None and identifier is not None and out_dir is not None
     policy = load_policy(policy_path)
     kind = subject_kind(policy, subject_type)
+    received_at = parse_instant(received)
     passphrase = read_passphrase(passphrase_env, prompt=encrypt, confirm=True)
     if passphrase is not None:
         check_passphrase(passphrase)  # before the policy is validated against the databases
@@ -119,6 +142,9 @@ def export(
             ledger=ledger,
             run_id=str(uuid.uuid4()),
             passphrase=passphrase,
+            request_type=request_type,
+            request_id=request_id,
+            received_at=received_at,
         )
     if as_json:
         emit_json(result)
@@ -126,7 +152,9 @@ def export(
     click.echo(f"wrote {result.path}{' (encrypted)' if result.encrypted else ''}")
     for table, count in result.counts.items():
         click.echo(f"  {table:40} {count:>8,} row(s)")
-    click.echo(f"sha256 {result.sha256}; run {result.run_id} recorded in the ledger")
+    click.echo(
+        f"sha256 {result.sha256}; request {result.request_id}, run {result.run_id}: recorded in the ledger"
+    )
     for table in result.unreachable:
         click.echo(f"warning: {table} is declared for {kind} but no foreign key reaches it", err=True)
 

@@ -24,7 +24,7 @@ from lethe.ledger import Ledger
 from lethe.loading import load_policy
 from lethe.policy import Policy
 from lethe.rectification import lift_restriction, rectify_subject, restrict_subject
-from lethe.requests import DEFAULT_DUE_SOON_DAYS, RequestRecord, list_requests, state_engine
+from lethe.requests import DEFAULT_DUE_SOON_DAYS, RequestError, RequestRecord, list_requests, state_engine
 from lethe.restriction import GROUNDS
 from lethe.settings import load_settings
 from lethe.stores import Stores
@@ -42,6 +42,13 @@ _kind = click.option(
 _subject = click.option("--subject", "identifier", required=True, help="The subject's key or a lookup value.")
 _received = click.option(
     "--received", help="When the request was received (ISO 8601 date or instant); default now."
+)
+_request = click.option(
+    "--request",
+    "request_id",
+    metavar="ID",
+    help="Continue this open request (an id `lethe requests` lists); default: the subject's open request "
+    "of the same type, else a new one.",
 )
 _yes = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
@@ -112,6 +119,7 @@ def print_receipt(receipt: ErasureReceipt) -> None:
 @click.option("--dry-run", is_flag=True, help="Only show (and record) what would be done.")
 @_yes
 @_received
+@_request
 @_json
 @handle_errors
 def erase(
@@ -121,6 +129,7 @@ def erase(
     dry_run: bool,
     yes: bool,
     received: str | None,
+    request_id: str | None,
     as_json: bool,
 ) -> None:
     """Erase a subject (Art. 17): delete or anonymise per table as the policy says, verify, record.
@@ -149,6 +158,7 @@ def erase(
             receipt = erase_subject(
                 policy, stores, settings, kind, identifier, ledger=ledger, run_id=str(uuid.uuid4()),
                 dry_run=dry_run, confirm=confirm, received_at=parse_instant(received), setup=setup,
+                request_id=request_id,
             )  # fmt: skip
         except ErasureBlockedError as exc:
             if exc.plan is not None and not as_json:
@@ -189,6 +199,7 @@ def _changes(values: tuple[str, ...]) -> dict[str, str]:
 )
 @_yes
 @_received
+@_request
 @_json
 @handle_errors
 def rectify(
@@ -198,6 +209,7 @@ def rectify(
     sets: tuple[str, ...],
     yes: bool,
     received: str | None,
+    request_id: str | None,
     as_json: bool,
 ) -> None:
     """Rectify a subject (Art. 16): update columns the policy opens to rectification.
@@ -215,7 +227,7 @@ def rectify(
     with Stores(policy) as stores:
         result = rectify_subject(
             policy, stores, settings, kind, identifier, changes, ledger=Ledger.from_settings(settings),
-            run_id=str(uuid.uuid4()), received_at=parse_instant(received),
+            run_id=str(uuid.uuid4()), received_at=parse_instant(received), request_id=request_id,
         )  # fmt: skip
     if as_json:
         emit_json(result)
@@ -256,6 +268,7 @@ def _lift(policy_path: Path, subject_type: str | None, identifier: str, as_json:
 @click.option("--objection", is_flag=True, help="An objection (Art. 21) rather than a restriction (Art. 18).")
 @click.option("--lift", is_flag=True, help="End the subject's restrictions and objections instead.")
 @_received
+@_request
 @_json
 @handle_errors
 def restrict(
@@ -267,6 +280,7 @@ def restrict(
     objection: bool,
     lift: bool,
     received: str | None,
+    request_id: str | None,
     as_json: bool,
 ) -> None:
     """Restrict processing of a subject (Art. 18) or register an objection (Art. 21).
@@ -275,6 +289,8 @@ def restrict(
     apply. --lift ends every active entry (Art. 18(3): tell the subject before).
     """
     if lift:
+        if request_id is not None:
+            raise RequestError("--request does not go with --lift: lifting answers no request of the subject")
         _lift(policy_path, subject_type, identifier, as_json)
         return
     if ground is None:
@@ -287,7 +303,7 @@ def restrict(
         result = restrict_subject(
             policy, stores, settings, kind, identifier, ground=ground, activities=activities,
             objection=objection, ledger=Ledger.from_settings(settings), run_id=str(uuid.uuid4()),
-            received_at=parse_instant(received),
+            received_at=parse_instant(received), request_id=request_id,
         )  # fmt: skip
     if as_json:
         emit_json(result)

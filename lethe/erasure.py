@@ -17,7 +17,8 @@ Verification. Erasure is *verified* when all of these hold:
 3. no lookup column of the subject's identity row still holds the value it held before;
 4. after the commit, resolving (``resolve_key``: ``subjects.resolve_subject`` on the reflected table) no
    longer finds the subject by the original identifier nor by any captured lookup value (nobody, or
-   another subject who shares a value, is found instead).
+   another subject who shares a value, is found instead), compared in clear: an ``hmac`` token of the
+   email is the pseudonym the policy keeps, and requests still find the kept rows through it.
 
 1-3 are checked inside each store's transaction before it commits (one query): a failure rolls everything
 back (exit 5, nothing changed). 4 is checked after the commit (exit 5, outcome ``unverified``). One
@@ -112,11 +113,13 @@ def erase_subject(
     confirm: Confirm | None = None,
     received_at: datetime | None = None,
     setup: ErasureSetup | None = None,
+    request_id: str | None = None,
 ) -> ErasureReceipt:
     """Erase one subject as the policy says (or only plan it with ``dry_run``); see the module docstring.
 
     ``confirm`` is asked with the plan before anything changes; False cancels. ``setup`` (from
-    ``prepare_erasure``) saves reflecting the graph again when erasing many subjects.
+    ``prepare_erasure``) saves reflecting the graph again when erasing many subjects. ``request_id`` names
+    the open request this attempt continues (default: the subject's open erasure request, if any).
     """
     started = datetime.now(UTC)
     action = "erase.plan" if dry_run else "erase"
@@ -124,7 +127,7 @@ def erase_subject(
     ref = resolve_for_request(
         policy, stores, settings, subject, identifier, request_type="erasure", ledger=ledger,
         run_id=run_id, flow=ERASURE_FLOW, action=action, register=not dry_run, started_at=started,
-        resolve=lambda text: resolve_key(setup, text),
+        resolve=lambda text: resolve_key(setup, text), request_id=request_id,
     )  # fmt: skip
     # Counted when someone looks at it; otherwise _apply reads the holds, under a lock.
     plan = plan_for_key(setup, ref.key, ref.key_fingerprint, count=dry_run or confirm is not None)
@@ -142,20 +145,27 @@ def erase_subject(
 
     if plan.blocked:
         message = blocked_message(subject, plan.blocked)
-        request_id = None
+        refused_id = None  # the request the refusal closes (a dry run registers nothing)
         if not dry_run:
             with track_request(
-                settings, "erasure", subject, ref.key_fingerprint, received_at=received_at
+                settings,
+                "erasure",
+                subject,
+                ref.key_fingerprint,
+                received_at=received_at,
+                request_id=request_id,
             ) as req:
                 req.finish("refused", f"blocked: {', '.join(h.flag for h in plan.blocked)} ({HOLD_REASON})")
-                request_id = req.id
-        finish("blocked", None, request_id)
+                refused_id = req.id
+        finish("blocked", None, refused_id)
         raise ErasureBlockedError(message, plan)
     if dry_run:
         return finish("dry-run", None, None)
     if confirm is not None and not confirm(plan):
         return finish("cancelled", None, None)
-    with track_request(settings, "erasure", subject, ref.key_fingerprint, received_at=received_at) as request:
+    with track_request(
+        settings, "erasure", subject, ref.key_fingerprint, received_at=received_at, request_id=request_id
+    ) as request:
         try:
             applied, problems = _apply(setup, ref.key, identifier)
         except ErasureBlockedError as exc:  # found under the lock: record what the hold keeps back
@@ -392,7 +402,7 @@ def _verify_resolution(
     found = []
     for text in texts:
         try:
-            found.append(resolve_key(setup, text, connection))
+            found.append(resolve_key(setup, text, connection, tokens=False))
         except SubjectError:
             continue  # nobody, or several others sharing the value (check 3 cleared the subject's own row)
     applied.checks.append(f"{len(texts)} identifier value(s) no longer find the subject")

@@ -31,6 +31,7 @@ from lethe.retention_sql import ColumnRewrite
 from lethe.settings import Settings
 from lethe.stores import Stores
 from lethe.subjects import SubjectGraph, SubjectTable, build_graph, find_subject_key
+from lethe.subjects_lookup import token_lookup
 from lethe.validation import SchemaCheck
 from lethe.validation_requests import check_subject_requests, erasure_action
 
@@ -188,10 +189,18 @@ def held_flags(connection: sa.Connection, setup: ErasureSetup, key: Any) -> list
     return [Hold(flag, HOLD_REASON) for flag, value in zip(flags, row, strict=True) if value]
 
 
-def resolve_key(setup: ErasureSetup, identifier: str, connection: sa.Connection | None = None) -> Any:
-    """``subjects.resolve_subject`` on the setup's reflected identity table: no reflection per request."""
+def resolve_key(
+    setup: ErasureSetup, identifier: str, connection: sa.Connection | None = None, *, tokens: bool = True
+) -> Any:
+    """``subjects.resolve_subject`` on the setup's reflected identity table: no reflection per request.
+
+    A lookup column also matches the ``hmac`` tokens the policy writes into it (a subject pseudonymised by
+    retention is found by its old email); ``tokens=False`` compares the identifier in clear only.
+    """
+    table = setup.identity.table
+    lookup = token_lookup(setup.policy, setup.settings, setup.subject, table.name) if tokens else None
     return find_subject_key(
-        setup.stores, setup.subject, setup.graph.definition, setup.identity.table, identifier, connection
+        setup.stores, setup.subject, setup.graph.definition, table, identifier, connection, tokens=lookup
     )
 
 

@@ -43,22 +43,21 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from lethe.crypto import fingerprint
-from lethe.errors import AmbiguousSubjectError, StoreError, SubjectError
+from lethe.errors import StoreError, SubjectError
 from lethe.export_crypto import SUFFIX, check_passphrase, encrypt_to
 from lethe.export_facts import facts_for
 from lethe.export_html import render_index
+from lethe.export_schema import FORMAT, json_schema, object_schema, value_schema
 from lethe.ledger import Ledger, LedgerEntry
 from lethe.ledger_entry import Scalar
 from lethe.policy import Policy
+from lethe.requests import EXPORT_TYPES, RequestError, resolve_for_request, track_request
 from lethe.settings import Settings
 from lethe.stores import ForeignKey, Stores, type_kind
 from lethe.subjects import SubjectQueries, SubjectTable, build_graph, resolve_subject, unreachable
 
-FORMAT = "lethe-export/1"
 CHUNK = 500  # rows per fetchmany; no server-side cursor: it doubles a per-subject read's time on PostgreSQL
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
-_DECIMAL = r"^([-+]?[0-9]+(\.[0-9]+)?|NaN|sNaN|[-+]?Infinity)$"
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,8 @@ class ExportResult:
     encrypted: bool
     run_id: str
     unreachable: list[str] = field(default_factory=list)  # declared for the subject, not reached
+    zip_sha256: str = ""  # of the zip before encryption (the same as sha256 when not encrypted)
+    request_id: str | None = None  # the register's request it answered (None: not recorded as a request)
 
 
 Rows = list[list[Any]]  # one table's rows of the subject, JSON-safe values in column order
@@ -127,30 +128,6 @@ def _converter(column: sa.Column[Any], zone: tzinfo) -> Callable[[Any], Any]:
     return lambda v: _jsonable(v, zone)
 
 
-_KIND_SCHEMAS: dict[str, dict[str, Any]] = {
-    "integer": {"type": "integer"},
-    "numeric": {"type": "string", "pattern": _DECIMAL},  # exact decimals travel as text
-    "float": {"anyOf": [{"type": "number"}, {"enum": ["nan", "inf", "-inf"]}]},
-    "datetime": {"type": "string", "format": "date-time"},
-    "date": {"type": "string", "format": "date"},
-    "boolean": {"type": "boolean"},
-    "binary": {"type": "string", "contentEncoding": "base64"},
-    "text": {"type": "string"},
-}
-
-
-def _value_schema(column: sa.Column[Any]) -> dict[str, Any]:
-    """The JSON Schema of one column's exported values."""
-    kind = "float" if isinstance(column.type, sa.Float) else type_kind(column.type)
-    schema = {**_KIND_SCHEMAS.get(kind, {}), "description": f"SQL type {column.type}"}
-    return {"anyOf": [schema, {"type": "null"}]} if column.nullable else schema
-
-
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
-    """A JSON Schema object requiring exactly ``properties``."""
-    return dict(type="object", required=list(properties), additionalProperties=False, properties=properties)
-
-
 def _reference(store: str, fk: ForeignKey) -> dict[str, Any]:
     return {
         "columns": list(fk.columns),
@@ -166,7 +143,7 @@ def _table_plan(policy: Policy, stores: Stores, queries: SubjectQueries, entry: 
         store=entry.store,
         name=str(entry.ref),
         columns=[c.name for c in columns],
-        row_schema=_object({c.name: _value_schema(c) for c in columns}),
+        row_schema=object_schema({c.name: value_schema(c) for c in columns}),
         primary_key=list(info.primary_key),
         references=[_reference(entry.store, fk) for fk in info.foreign_keys],
         converters=[_converter(c, zone) for c in columns],
@@ -209,36 +186,6 @@ def collect_rows(stores: Stores, plan: ExportPlan, key: Any) -> list[Rows]:
                 raise StoreError(f"cannot read {t.name} ({type(exc).__name__})") from None
             collected.append(rows)
     return collected
-
-
-def json_schema(subject: str, tables: list[TablePlan]) -> dict[str, Any]:
-    """The JSON Schema (2020-12) of ``data.json`` for these tables."""
-    table_schemas = {
-        t.name: _object(
-            {
-                "columns": {"const": t.columns},
-                "primary_key": {"const": t.primary_key},
-                "references": {"const": t.references},
-                "rows": {"type": "array", "items": t.row_schema},
-            }
-        )
-        for t in tables
-    }
-    facts = {
-        "type": "object",
-        "description": "GDPR Art. 15(1) facts: purposes, lawful bases, recipients, retention, rights, contacts",
-        "required": ["subject", "controller", "dpo", "activities", "rights"],
-    }
-    document = {
-        "format": {"const": FORMAT},
-        "subject": {"const": subject},
-        "exported_at": {"type": "string", "format": "date-time"},
-        "policy_hash": {"type": "string"},
-        "facts": facts,
-        "tables": _object(table_schemas),
-    }
-    title = f"Personal data of one {subject}, exported by Lethe ({FORMAT})"
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, **_object(document)}
 
 
 @contextmanager
@@ -324,42 +271,83 @@ def export_subject(
     passphrase: str | None = None,
     now: datetime | None = None,
     plan: ExportPlan | None = None,
+    request_type: str = "access",
+    request_id: str | None = None,
+    received_at: datetime | None = None,
 ) -> ExportResult:
     """Write the export of the one ``subject`` whose key or lookup column equals ``identifier``.
 
-    Raises SubjectError (after recording "not-found" or "ambiguous" in the ledger) when no subject or more
-    than one matches. ``plan`` (``plan_export``) may be shared by the exports of one run.
+    With a ``ledger`` the export answers a request (``request_type`` access or portability) and is recorded
+    in the ledger and the request register (``lethe.requests``): it continues ``request_id``, or the
+    subject's open export request, or registers one received at ``received_at`` (default now). Raises
+    SubjectError (after recording "not-found" or "ambiguous") when no subject or more than one matches.
+    ``plan`` (``plan_export``) may be shared by the exports of one run.
     """
     started = datetime.now(UTC)
-    moment = (now or started).astimezone(UTC)
+    if request_type not in EXPORT_TYPES:
+        raise RequestError(f"an export answers a request of type {' or '.join(EXPORT_TYPES)}")
     if passphrase is not None:
         check_passphrase(passphrase)  # before any work, so a short passphrase costs nothing
-    master = settings.require_master_key() if ledger is not None else None
     plan = plan or plan_export(policy, stores, subject)
     if plan.subject != subject:
         raise SubjectError(f"the export plan is for {plan.subject}, not {subject}")
-    definition = policy.subjects[subject]
+    if ledger is None:
+        key = resolve_subject(policy, stores, subject, identifier, settings)
+        return _deliver(
+            policy, stores, plan, key, out_dir, run_id, passphrase, (now or started).astimezone(UTC)
+        )
+    ref = resolve_for_request(
+        policy, stores, settings, subject, identifier, request_type=request_type, ledger=ledger,
+        run_id=run_id, flow="export", action="export", started_at=started, request_id=request_id,
+    )  # fmt: skip
+    with track_request(
+        settings, request_type, subject, ref.key_fingerprint, received_at=received_at, request_id=request_id
+    ) as request:
+        moment = (now or started).astimezone(UTC)
+        result = _deliver(policy, stores, plan, ref.key, out_dir, run_id, passphrase, moment)
+        entry = LedgerEntry(run_id, "export", policy.hash, "export", "completed", started, datetime.now(UTC))
+        details: dict[str, Scalar] = dict(
+            subject=subject, request=request.id, file=result.file_name, sha256=result.sha256,
+            zip_sha256=result.zip_sha256, encrypted=result.encrypted,
+        )  # fmt: skip
+        try:
+            ledger.append(
+                replace(entry, counts=result.counts, fingerprints=[ref.key_fingerprint], details=details)
+            )
+        except BaseException:
+            result.path.unlink(missing_ok=True)  # no export without its evidence: the request stays open
+            raise
+        result = replace(result, request_id=request.id)
+        rows = sum(result.counts.values())
+        request.finish(
+            "completed", f"exported: {rows} row(s) of {len(result.counts)} table(s) in {result.file_name}"
+        )
+    return result
 
-    def record(outcome: str, counts: dict[str, int], fps: list[str], **details: Scalar) -> None:
-        if ledger is not None:
-            details["subject"] = subject
-            entry = LedgerEntry(run_id, "export", policy.hash, "export", outcome, started, datetime.now(UTC))
-            ledger.append(replace(entry, counts=counts, fingerprints=fps, details=details))
 
-    try:
-        key = resolve_subject(policy, stores, subject, identifier)
-    except SubjectError as exc:
-        # resolve_subject words the two refusals apart; its messages never repeat the identifier.
-        record("ambiguous" if isinstance(exc, AmbiguousSubjectError) else "not-found", {}, [])
-        raise
+def _deliver(
+    policy: Policy,
+    stores: Stores,
+    plan: ExportPlan,
+    key: Any,
+    out_dir: Path,
+    run_id: str,
+    passphrase: str | None,
+    moment: datetime,
+) -> ExportResult:
+    """Read the subject's rows and write the zip (encrypted with a passphrase) into ``out_dir``."""
     collected = collect_rows(stores, plan, key)
+    subject = plan.subject
     head = dict(format=FORMAT, subject=subject, exported_at=moment.isoformat(), policy_hash=policy.hash)
     extra = dict(
         run_id=run_id, unreachable_tables=plan.unreachable, other_subjects_tables=plan.other_subjects
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
     name = f"export-{subject}-{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}.zip"
-    fd, temp_name = tempfile.mkstemp(dir=out_dir, prefix=".lethe-", suffix=".part")  # mode 0600
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=out_dir, prefix=".lethe-", suffix=".part")  # mode 0600
+    except OSError as exc:  # e.g. --out names a file, or a folder Lethe may not write
+        raise RequestError(f"cannot write the export into {out_dir} ({type(exc).__name__})") from None
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "w+b") as handle:
@@ -376,12 +364,5 @@ def export_subject(
     finally:
         temp.unlink(missing_ok=True)
     counts = {t.name: len(rows) for t, rows in zip(plan.tables, collected, strict=True)}
-    scope = f"{definition.store}.{definition.table}"
-    fps = [] if master is None else [fingerprint(master, scope, key)]
     encrypted = passphrase is not None
-    try:
-        record("completed", counts, fps, file=path.name, sha256=sha, zip_sha256=zip_sha, encrypted=encrypted)
-    except BaseException:
-        path.unlink(missing_ok=True)  # no export without its evidence: the request can simply be repeated
-        raise
-    return ExportResult(path, path.name, counts, sha, encrypted, run_id, plan.unreachable)
+    return ExportResult(path, path.name, counts, sha, encrypted, run_id, plan.unreachable, zip_sha)

@@ -106,6 +106,7 @@ def rectify_subject(
     ledger: Ledger,
     run_id: str,
     received_at: datetime | None = None,
+    request_id: str | None = None,
 ) -> RectificationResult:
     """Update declared columns of one subject's identity row in one transaction; record names, not values."""
     started = datetime.now(UTC)
@@ -130,7 +131,7 @@ def rectify_subject(
     }
     ref = resolve_for_request(
         policy, stores, settings, subject, identifier, request_type="rectification", ledger=ledger,
-        run_id=run_id, flow="rectification", action="rectify", started_at=started,
+        run_id=run_id, flow="rectification", action="rectify", started_at=started, request_id=request_id,
     )  # fmt: skip
     columns = tuple(sorted(values))
     key_column = table.c[definition.key]
@@ -144,7 +145,12 @@ def rectify_subject(
         )  # fmt: skip
 
     with track_request(
-        settings, "rectification", subject, ref.key_fingerprint, received_at=received_at
+        settings,
+        "rectification",
+        subject,
+        ref.key_fingerprint,
+        received_at=received_at,
+        request_id=request_id,
     ) as request:
         try:
             with stores.engine(definition.store).begin() as connection:
@@ -228,6 +234,7 @@ def restrict_subject(
     ledger: Ledger,
     run_id: str,
     received_at: datetime | None = None,
+    request_id: str | None = None,
 ) -> RestrictionResult:
     """Register a restriction (Art. 18) or objection (Art. 21) for all activities or the named ones."""
     started = datetime.now(UTC)
@@ -237,10 +244,12 @@ def restrict_subject(
     kind: restriction.Kind = "objection" if objection else "restriction"
     ref = resolve_for_request(
         policy, stores, settings, subject, identifier, request_type=kind, ledger=ledger, run_id=run_id,
-        flow="restriction", action=f"{kind}.add", started_at=started,
+        flow="restriction", action=f"{kind}.add", started_at=started, request_id=request_id,
     )  # fmt: skip
     engine = stores.engine(policy.subjects[subject].store)
-    with track_request(settings, kind, subject, ref.key_fingerprint, received_at=received_at) as request:
+    with track_request(
+        settings, kind, subject, ref.key_fingerprint, received_at=received_at, request_id=request_id
+    ) as request:
         try:
             ids = restriction.restrict(
                 engine, subject=subject, subject_key=ref.key, kind=kind, ground=ground, activities=activities,

@@ -20,17 +20,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from lethe.errors import (
     AmbiguousSubjectError,
-    SchemaMismatchError,
     StoreError,
     SubjectError,
     SubjectNotFoundError,
 )
 from lethe.policy import Policy, SubjectDef, TableRef
+from lethe.settings import Settings
 from lethe.stores import ForeignKey, Stores
+from lethe.subjects_lookup import TokenLookup, can_identify, lookup_values, token_lookup
 
 MAX_DEPTH = 6
 
@@ -215,9 +216,13 @@ class SubjectQueries:
         return table.c[hops[0].column].in_(keys)
 
 
-def resolve_subject(policy: Policy, stores: Stores, subject: str, identifier: str) -> Any:
+def resolve_subject(
+    policy: Policy, stores: Stores, subject: str, identifier: str, settings: Settings | None = None
+) -> Any:
     """The key of the one subject whose key or a lookup column equals ``identifier``.
 
+    With ``settings`` (the master key) a lookup column also matches the ``hmac`` tokens the policy would
+    have written for the identifier (``subjects_lookup``): a pseudonymised subject is found by its old email.
     Raises SubjectNotFoundError when nobody matches and AmbiguousSubjectError when several subjects do;
     neither message repeats the identifier.
     """
@@ -227,7 +232,8 @@ def resolve_subject(policy: Policy, stores: Stores, subject: str, identifier: st
             f"unknown subject {subject!r}; the policy defines {', '.join(sorted(policy.subjects))}"
         )
     table = stores.sa_table(definition.store, definition.table)
-    return find_subject_key(stores, subject, definition, table, identifier)
+    tokens = token_lookup(policy, settings, subject, table.name)
+    return find_subject_key(stores, subject, definition, table, identifier, tokens=tokens)
 
 
 def find_subject_key(
@@ -237,16 +243,23 @@ def find_subject_key(
     table: sa.Table,
     identifier: str,
     connection: sa.Connection | None = None,
+    *,
+    tokens: TokenLookup | None = None,
 ) -> Any:
     """``resolve_subject`` on an already reflected identity table, optionally inside a transaction."""
+    searched = ", ".join((definition.key, *definition.lookup))
+    not_found = SubjectNotFoundError(f"no {subject} matches the identifier (searched {searched})")
+    if not can_identify(identifier):
+        raise not_found
+    dialect = (connection or stores.engine(definition.store)).dialect.name
     tests: list[sa.ColumnElement[bool]] = []
     for name in (definition.key, *definition.lookup):
         column = table.c[name]
-        value = _coerce(column, identifier)
-        if value is not None:
-            tests.append(column == value)
+        values = lookup_values(column, identifier, dialect, tokens if name != definition.key else None)
+        if values:
+            tests.append(column == values[0] if len(values) == 1 else column.in_(values))
     if not tests:
-        raise SubjectNotFoundError(f"the identifier cannot match any identifier column of {subject}")
+        raise not_found
     query = sa.select(table.c[definition.key]).where(sa.or_(*tests)).limit(2)
     try:
         if connection is not None:
@@ -254,27 +267,18 @@ def find_subject_key(
         else:
             with stores.engine(definition.store).connect() as own:
                 keys = own.execute(query).scalars().all()
+    except DataError:
+        # The database refused the identifier as a value of a column (a type the checks above do not know):
+        # it cannot be anybody's identifier. The driver's message quotes it, so it is dropped.
+        raise not_found from None
     except SQLAlchemyError as exc:
         raise StoreError(
             f"store {definition.store}: cannot look up the subject ({type(exc).__name__})"
         ) from None
     if not keys:
-        searched = ", ".join((definition.key, *definition.lookup))
-        raise SubjectNotFoundError(f"no {subject} matches the identifier (searched {searched})")
+        raise not_found
     if len(keys) > 1:
         raise AmbiguousSubjectError(
             f"the identifier matches more than one {subject}: use an unambiguous identifier"
         )
     return keys[0]
-
-
-def _coerce(column: sa.Column[Any], identifier: str) -> Any:
-    """The identifier as a value of the column's type, or None when it cannot be one (e.g. text vs integer)."""
-    if isinstance(column.type, sa.Integer):
-        text = identifier.strip()
-        return int(text) if text.lstrip("-").isdigit() else None
-    if isinstance(column.type, sa.String):
-        return identifier
-    raise SchemaMismatchError(
-        f"identifier column {column.name} has a type ({column.type}) requests cannot match"
-    )

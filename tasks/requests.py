@@ -83,6 +83,8 @@ def export_task(
     out_dir: str,
     passphrase_secret: str | None,
     received: datetime | None,
+    request_type: str = "access",
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Write the subject's export zip into ``out_dir``; return its file name and row counts."""
     # The passphrase is read here, from its Secret block, so it never travels as a flow or task argument.
@@ -99,9 +101,11 @@ def export_task(
             result = export_subject(
                 ctx.policy, ctx.stores, subject, identifier, Path(out_dir),
                 settings=ctx.settings, ledger=ctx.ledger, run_id=_run_id(), passphrase=passphrase,
+                request_type=request_type, request_id=request_id, received_at=received,
             )  # fmt: skip
             return {
                 "outcome": "completed",
+                "request": result.request_id,
                 "file": result.file_name,
                 "rows": dict(result.counts),
                 "encrypted": result.encrypted,
@@ -113,7 +117,12 @@ def export_task(
 
 @task(name="erase-subject", cache_policy=NO_CACHE, persist_result=False)
 def erase_task(
-    policy_path: str, subject: str, identifier: str, dry_run: bool, received: datetime | None
+    policy_path: str,
+    subject: str,
+    identifier: str,
+    dry_run: bool,
+    received: datetime | None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Erase (or plan erasing) the subject; return the receipt's counts and reasons."""
     with request_context(policy_path) as ctx:
@@ -122,12 +131,18 @@ def erase_task(
             receipt = erase_subject(
                 ctx.policy, ctx.stores, ctx.settings, subject, identifier,
                 ledger=ctx.ledger, run_id=_run_id(), dry_run=dry_run, received_at=received,
+                request_id=request_id,
             )  # fmt: skip
             tables = {
                 t.table: f"{t.action} {t.rows} row(s)" + (f": {t.reason}" if t.reason else "")
                 for t in receipt.tables
             }
-            return {"outcome": receipt.outcome, "verified": receipt.verified, "tables": tables}
+            return {
+                "outcome": receipt.outcome,
+                "verified": receipt.verified,
+                "request": receipt.request_id,
+                "tables": tables,
+            }
 
         return _answered("erasure", run)
 
@@ -139,6 +154,7 @@ def rectify_task(
     identifier: str,
     changes: Mapping[str, str | None],
     received: datetime | None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Update the subject's declared columns; return the names of the columns changed."""
     with request_context(policy_path) as ctx:
@@ -146,9 +162,14 @@ def rectify_task(
         def run() -> dict[str, Any]:
             result = rectify_subject(
                 ctx.policy, ctx.stores, ctx.settings, subject, identifier, changes,
-                ledger=ctx.ledger, run_id=_run_id(), received_at=received,
+                ledger=ctx.ledger, run_id=_run_id(), received_at=received, request_id=request_id,
             )  # fmt: skip
-            return {"outcome": "completed", "columns": sorted(changes), "rows": result.rows}
+            return {
+                "outcome": "completed",
+                "columns": sorted(changes),
+                "rows": result.rows,
+                "request": result.request_id,
+            }
 
         return _answered("rectification", run)
 
@@ -163,6 +184,7 @@ def restrict_task(
     objection: bool,
     lift: bool,
     received: datetime | None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Register (or lift) a restriction or objection; return how many register entries changed."""
     with request_context(policy_path) as ctx:
@@ -182,9 +204,13 @@ def restrict_task(
                 result = restrict_subject(
                     ctx.policy, ctx.stores, ctx.settings, subject, identifier, ground=ground,
                     activities=activities, objection=objection, ledger=ctx.ledger, run_id=_run_id(),
-                    received_at=received,
+                    received_at=received, request_id=request_id,
                 )  # fmt: skip
-            return {"outcome": "lifted" if lift else "completed", "entries": result.entries}
+            return {
+                "outcome": "lifted" if lift else "completed",
+                "entries": result.entries,
+                "request": result.request_id,
+            }
 
         return _answered("restriction", run)
 
