@@ -76,7 +76,7 @@ def seed_demo(customers: int, reseed: bool) -> None:
     click.echo("  " + ", ".join(f"{table} {n:,}" for table, n in counts.items()))
 
 
-@click.command()
+@click.command(short_help="Seed the demo shop, validate its policy, show the plan")
 @click.option(
     "--policy", "policy_path", default=str(DEMO_POLICY), show_default=True, type=click.Path(path_type=Path)
 )
