@@ -92,7 +92,9 @@ def main() -> None:
     start_prefect()
     outcome = retention_flow(policy=policy, as_of=DEMO_AS_OF, approval_threshold=10_000_000)
     click.echo(f"  {outcome['applied']:,} rows handled of {outcome['pending']:,} planned")
-    click.echo(f"  at the demo's instant nothing is left: .venv/bin/{repeat_plan_command(DEMO_POLICY)}")
+    click.echo(
+        f"  repeat the plan at the demo's instant (0 rows left): .venv/bin/{repeat_plan_command(DEMO_POLICY)}"
+    )
 
     step(f"5. access request (Art. 15/20): export customer {EXPORTED}")
     exported = export_flow(subject_id=EXPORTED, policy=policy, out_dir=str(EXPORTS))
