@@ -1,6 +1,7 @@
 """``make demo``: the core steps of ``lethe demo``, then the Prefect flows on the demo store.
 
-Runs in Prefect's ephemeral mode (no server needed); the run records land in var/demo/prefect.
+Runs in Prefect's ephemeral mode (no server needed): Prefect starts a local server in a subprocess, and the
+run records land in var/demo/prefect (unless ``PREFECT_HOME`` or ``PREFECT_API_URL`` say otherwise).
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from pathlib import Path
 
 import click
 
-from lethe.cli_demo import DEMO_AS_OF, DEMO_DIR, DEMO_POLICY, demo, demo_environment, step
+from lethe.cli_demo import (
+    DEMO_AS_OF,
+    DEMO_DIR,
+    DEMO_POLICY,
+    demo,
+    demo_environment,
+    repeat_plan_command,
+    step,
+)
 from lethe.ledger import Ledger
 from lethe.loading import load_policy
 from lethe.ropa import build_ropa
@@ -23,15 +32,62 @@ DPIA = DEMO_DIR / "dpia"
 ROPA = DEMO_DIR / "ropa.html"
 # Customer 1 is active (kept by retention) and not on legal hold; customer 2 asks to be erased.
 EXPORTED, ERASED = "1", "2"
+# Seconds Prefect's local server may take to answer. Its default, 20 s, is too short on a busy machine: its
+# first start (with database migrations) took 18-25 s at load 5 on 2 cores, and 142 s at load 9. A value the
+# user set wins.
+STARTUP_TIMEOUT_S = 300
+TIMEOUT_VAR = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+EXIT_UNREACHABLE = 3  # as the CLI's "a store or the ledger unreachable"
+
+
+def prefect_environment() -> None:
+    """Prefect's settings for the demo, set before Prefect is imported (it reads them at import)."""
+    os.environ.setdefault("PREFECT_HOME", str(Path(DEMO_DIR, "prefect").resolve()))  # never ~/.prefect
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(TIMEOUT_VAR, str(STARTUP_TIMEOUT_S))
+
+
+def start_prefect() -> None:
+    """Start Prefect's local server (or reach ``PREFECT_API_URL``) before the first flow; exit 3 in one line.
+
+    The flows reuse the server started here. Without this, a server that does not start in time surfaces as
+    a 30-line traceback from inside the first flow call.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+    remote, timeout = PREFECT_API_URL.value(), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+    if not remote:
+        click.echo(
+            f"  starting Prefect's local server (a busy machine can take minutes; waiting up to {timeout} s)"
+        )
+    try:
+        with get_client(sync_client=True) as client:
+            problem = client.api_healthcheck()
+    except Exception as exc:  # the local server did not answer in time, or could not start at all
+        problem = exc
+    if problem is None:
+        return
+    if remote:
+        message = (
+            f"the Prefect server named by PREFECT_API_URL does not answer ({type(problem).__name__}): "
+            "start it, or unset PREFECT_API_URL to let the demo start its own"
+        )
+    else:
+        message = (
+            f"Prefect's local server did not start within {timeout} s (is the machine busy?): "
+            f"run `make demo` again, or give it longer, e.g. `{TIMEOUT_VAR}=900 make demo`"
+        )
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_UNREACHABLE)
 
 
 def main() -> None:
     """Seed, validate, plan; then retention, a subject's export and erasure, the RoPA and the DPIA."""
     demo.main(args=sys.argv[1:], standalone_mode=False)
     demo_environment()
-    os.environ.setdefault("PREFECT_HOME", str(Path(DEMO_DIR, "prefect").resolve()))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Imported after PREFECT_HOME is set: Prefect reads its settings at import.
+    prefect_environment()
+    # Imported after prefect_environment(): Prefect reads its settings at import.
     from flows.dpia import dpia_flow
     from flows.erasure import erasure_flow
     from flows.export import export_flow
@@ -39,8 +95,12 @@ def main() -> None:
 
     policy = str(DEMO_POLICY)
     step("4. retention flow (Prefect): delete and anonymise what expired, in verified batches")
+    start_prefect()
     outcome = retention_flow(policy=policy, as_of=DEMO_AS_OF, approval_threshold=10_000_000)
     click.echo(f"  {outcome['applied']:,} rows handled of {outcome['pending']:,} planned")
+    click.echo(
+        f"  repeat the plan at the demo's instant (0 rows left): .venv/bin/{repeat_plan_command(DEMO_POLICY)}"
+    )
 
     step(f"5. access request (Art. 15/20): export customer {EXPORTED}")
     exported = export_flow(subject_id=EXPORTED, policy=policy, out_dir=str(EXPORTS))

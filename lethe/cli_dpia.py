@@ -46,7 +46,7 @@ def print_run(run: CheckRun) -> None:
     )
 
 
-@click.command()
+@click.command(short_help="Run the DPIA checks of a policy and write the report")
 @click.argument("policy_path", metavar="POLICY", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder."

@@ -64,7 +64,7 @@ _passphrase_env = click.option(
 )
 
 
-@click.group(invoke_without_command=True)
+@click.group(invoke_without_command=True, short_help="Export a data subject's data (Art. 15 and 20)")
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), help="Policy file.")
 @click.option("--subject-type", help="Kind of subject (default: the policy's only one).")
 @click.option("--subject", "identifier", help="The subject's key or a lookup value such as the email.")
@@ -159,7 +159,7 @@ def export(
         click.echo(f"warning: {table} is declared for {kind} but no foreign key reaches it", err=True)
 
 
-@export.command()
+@export.command(short_help="Decrypt an encrypted export (.zip.enc)")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @_passphrase_env

@@ -64,12 +64,12 @@ def _as_row(recorded: RecordedEntry) -> str:
 _ROW = "{:>6}  {:<20}  {:<24}  {:<20}  {:<12}  {:<10}  {:<28}  {}"
 
 
-@click.group("ledger")
+@click.group("ledger", short_help="Show, verify and anchor the evidence ledger")
 def ledger() -> None:
     """Show, verify and anchor the tamper-evident evidence ledger (LETHE_LEDGER_URL, LETHE_LEDGER_KEY)."""
 
 
-@ledger.command("show")
+@ledger.command("show", short_help="List ledger entries (counts and fingerprints only)")
 @click.option("--since", type=click.IntRange(min=0), default=0, help="Only entries after this seq.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many entries.")
 @click.option("--run", "run_id", default=None, help="Only entries of this run id.")
@@ -86,7 +86,7 @@ def show(since: int, limit: int | None, run_id: str | None, as_json: bool) -> No
             click.echo(_as_json(recorded) if as_json else _as_row(recorded))
 
 
-@ledger.command("verify")
+@ledger.command("verify", short_help="Check the HMAC chain; exit 4 if anything was changed")
 @click.option(
     "--expect-head",
     "expected_head",
@@ -114,7 +114,7 @@ def verify(expected_head: tuple[int, str] | None, min_count: int | None, as_json
             raise LedgerTamperedError(report.problem or "ledger verification failed")
 
 
-@ledger.command("head")
+@ledger.command("head", short_help="Print the ledger head (SEQ:MAC) to keep as an anchor")
 def head() -> None:
     """Print the ledger head as SEQ:MAC, to keep outside the ledger as an anchor for `verify`."""
     with _lethe_errors():

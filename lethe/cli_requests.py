@@ -112,7 +112,7 @@ def print_receipt(receipt: ErasureReceipt) -> None:
     )
 
 
-@click.command()
+@click.command(short_help="Erase a data subject (Art. 17)")
 @_policy
 @_kind
 @_subject
@@ -190,7 +190,7 @@ def _changes(values: tuple[str, ...]) -> dict[str, str]:
     return changes
 
 
-@click.command()
+@click.command(short_help="Rectify a data subject's data (Art. 16)")
 @_policy
 @_kind
 @_subject
@@ -257,7 +257,7 @@ def _lift(policy_path: Path, subject_type: str | None, identifier: str, as_json:
         click.echo(f"lifted {result.entries} restriction(s) of {kind} {result.key_fingerprint}")
 
 
-@click.command()
+@click.command(short_help="Restrict processing (Art. 18) or object (Art. 21)")
 @_policy
 @_kind
 @_subject
@@ -315,7 +315,7 @@ def restrict(
         click.echo(f"request {result.request_id}, run {result.run_id}: recorded in the ledger")
 
 
-@click.command()
+@click.command(short_help="Lift a subject's restrictions and objections")
 @_policy
 @_kind
 @_subject
@@ -337,7 +337,7 @@ def _rows(title: str, records: list[RequestRecord], now: datetime) -> None:
         )
 
 
-@click.command("requests")
+@click.command("requests", short_help="List open data-subject requests and their deadlines")
 @click.option(
     "--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), help="Only its subjects."
 )

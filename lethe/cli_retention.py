@@ -62,7 +62,7 @@ def print_results(results: list[RuleResult]) -> None:
             click.echo(f"{'':38}  + {child:24} {n:>9,}")
 
 
-@click.group()
+@click.group(short_help="Plan and enforce the retention rules")
 def retention() -> None:
     """Plan and enforce the policy's retention rules."""
 
@@ -75,7 +75,7 @@ _rules = click.option("--rule", "rules", multiple=True, help="Only this rule (re
 _batch = click.option("--batch-size", type=click.IntRange(1, 1_000_000), help="Rows per transaction.")
 
 
-@retention.command()
+@retention.command(short_help="Show what each rule would change; change nothing")
 @_policy
 @_as_of
 @_rules
@@ -97,7 +97,7 @@ def plan(
         print_plans(plans)
 
 
-@retention.command()
+@retention.command(short_help="Delete or anonymise expired rows, verified and recorded")
 @_policy
 @_as_of
 @_rules

@@ -48,7 +48,7 @@ def write_atomically(path: Path, text: str) -> None:
         raise click.FileError(str(path), hint=exc.strerror or str(exc)) from None
 
 
-@click.command()
+@click.command(short_help="Write the record of processing activities (Art. 30)")
 @click.argument("policy_path", metavar="POLICY", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--out",

@@ -61,7 +61,7 @@ def print_report(policy: Policy, findings: list[Finding], scan: list[CoverageFin
     )
 
 
-@click.command()
+@click.command(short_help="Check a policy and scan for undeclared personal data")
 @click.argument("policy_path", metavar="POLICY", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report for machines.")
 @click.option("--no-coverage", is_flag=True, help="Skip the scan for undeclared personal data.")

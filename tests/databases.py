@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gzip
 import os
 import re
 import secrets
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,10 +302,13 @@ def drop_scratch_database(url: str) -> None:
 
 # -------------------------------------------------------------------------------------------------- Chinook
 
+# The Chinook sample database 1.4.5 (MIT, https://github.com/lerocha/chinook-database), kept in the repository
+# gzip-compressed with its LICENSE.md beside it, so that a clone anywhere runs every test (decision D-3).
+CHINOOK_DIR = Path(__file__).resolve().parent / "data" / "chinook"
 CHINOOK_FILES: dict[str, str] = {
-    "sqlite": "Chinook_Sqlite.sqlite",
-    "postgresql": "Chinook_PostgreSql.sql",
-    "mariadb": "Chinook_MySql.sql",
+    "sqlite": "Chinook_Sqlite.sqlite.gz",
+    "postgresql": "Chinook_PostgreSql.sql.gz",
+    "mariadb": "Chinook_MySql.sql.gz",
 }
 
 # the script's own database handling: the fixtures load into a scratch database instead
@@ -338,28 +341,19 @@ class ChinookDb:
 
 
 def chinook_dir() -> Path:
-    """Where the Chinook files are: ``$LETHE_CHINOOK_DIR``, else ``shared/datasets/chinook`` beside the repo.
-
-    Resolved from this file, never from an absolute path, so a clone anywhere finds ``shared/`` beside it.
-    """
-    env = os.environ.get("LETHE_CHINOOK_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "datasets" / "chinook"
+    """The folder of the Chinook files: ``tests/data/chinook`` in this repository, never outside it."""
+    return CHINOOK_DIR
 
 
-def chinook_missing_reason(engine_name: str) -> str | None:
-    """None when the Chinook file for this engine is there; otherwise a skip reason."""
-    path = chinook_dir() / CHINOOK_FILES[engine_name]
-    if path.is_file():
-        return None
-    return f"Chinook sample data not found at {path} (set LETHE_CHINOOK_DIR to the folder holding it)"
+def read_chinook(engine_name: str) -> bytes:
+    """The uncompressed bytes of the Chinook file for this engine."""
+    return gzip.decompress((CHINOOK_DIR / CHINOOK_FILES[engine_name]).read_bytes())
 
 
 def load_chinook_sqlite(target_dir: Path) -> ChinookDb:
-    """Copy the read-only shared SQLite file into ``target_dir`` (writable) and return it."""
+    """Write a private, writable copy of the Chinook SQLite database into ``target_dir`` and return it."""
     target = Path(target_dir) / "chinook.sqlite"
-    shutil.copyfile(chinook_dir() / CHINOOK_FILES["sqlite"], target)  # copies bytes, not the read-only mode
+    target.write_bytes(read_chinook("sqlite"))
     return ChinookDb(url=f"sqlite:///{target}", engine_name="sqlite", naming="pascal")
 
 
@@ -385,7 +379,7 @@ def _run_script(url: str, run: Callable[[Any], None], **engine_options: Any) -> 
 
 def load_chinook_postgresql() -> ChinookDb:
     """A scratch PostgreSQL database loaded from the Chinook script (one simple-protocol batch, under 1 s)."""
-    text = (chinook_dir() / CHINOOK_FILES["postgresql"]).read_text(encoding="utf-8")
+    text = read_chinook("postgresql").decode("utf-8")
     script = "\n".join(line for line in text.splitlines() if not _PG_SKIP_LINE.match(line))
     url = create_scratch_database("postgresql")
 
@@ -407,7 +401,7 @@ def load_chinook_mariadb() -> ChinookDb:
     """
     from pymysql.constants import CLIENT
 
-    text = (chinook_dir() / CHINOOK_FILES["mariadb"]).read_text(encoding="utf-8")
+    text = read_chinook("mariadb").decode("utf-8")
     script = "\n".join(line for line in text.splitlines() if not _MY_SKIP_LINE.match(line))
     first_insert = script.index("INSERT INTO")
     script = re.sub(r"\bNVARCHAR\(", "VARCHAR(", script[:first_insert]) + script[first_insert:]

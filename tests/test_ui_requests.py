@@ -3,7 +3,11 @@
 A local Prefect server and a process serving the `subject-export` deployment run in subprocesses;
 headless Chromium (Debian's, driven by Playwright) opens Deployments -> subject-export -> Run -> Custom
 run, fills the typed form and submits. The first case waits for Completed and opens the zip; the second
-submits an empty subject and sees the form refuse it. Skips, with the reason, where no browser exists.
+submits an empty subject and sees the form refuse it.
+
+Needs Chromium at ``$LETHE_CHROMIUM`` (default ``/usr/bin/chromium``: Debian's ``chromium`` package; never
+``playwright install``, which downloads a browser) and the ``playwright`` package (a dev dependency). Without
+them the two UI tests skip with the reason, or fail when ``LETHE_REQUIRE_SERVERS=1`` or ``CI=true``.
 """
 
 from __future__ import annotations
@@ -22,14 +26,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from databases import servers_required
 
 from lethe.demo import DemoSpec, seed
 from lethe.stores import create_store_engine
 
-pytestmark = [pytest.mark.slow, pytest.mark.prefect]
-
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("LETHE_CHROMIUM", "/usr/bin/chromium")
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
 BROWSER_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -40,14 +43,54 @@ export_flow.serve(name="subject-export", parameters={"policy": "config/demo.yaml
 """
 
 
-def _browser_missing() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium, or set LETHE_CHROMIUM)"
+def chromium_path() -> str:
+    """The Chromium the UI tests drive: ``$LETHE_CHROMIUM``, else Debian's ``/usr/bin/chromium``."""
+    return os.environ.get("LETHE_CHROMIUM") or DEFAULT_CHROMIUM
+
+
+def browser_missing_reason() -> str | None:
+    """None when Chromium and the playwright package are there; otherwise why not, ready for a skip."""
+    if not Path(chromium_path()).is_file():
+        return (
+            f"no Chromium at {chromium_path()} (Debian/Ubuntu: apt-get install chromium; "
+            "elsewhere set LETHE_CHROMIUM to a Chromium binary)"
+        )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "the playwright package is not installed (make venv installs it)"
+        return "the playwright package is not installed (make venv installs it with the dev tools)"
     return None
+
+
+def require_browser() -> None:
+    """Skip the UI tests, with the reason, where no browser exists; fail instead under CI."""
+    reason = browser_missing_reason()
+    if reason is None:
+        return
+    if servers_required():
+        pytest.fail(
+            f"{reason} [LETHE_REQUIRE_SERVERS=1 or CI=true: failing instead of skipping]", pytrace=False
+        )
+    pytest.skip(reason)
+
+
+def test_a_missing_browser_skips_with_the_reason_or_fails_in_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LETHE_CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("LETHE_REQUIRE_SERVERS", raising=False)
+    with pytest.raises(
+        pytest.skip.Exception, match=r"^no Chromium at .*no-chromium \(Debian/Ubuntu: apt-get"
+    ):
+        require_browser()
+    monkeypatch.setenv("LETHE_REQUIRE_SERVERS", "1")
+    with pytest.raises(pytest.fail.Exception, match="failing instead of skipping"):
+        require_browser()
+    monkeypatch.delenv("LETHE_REQUIRE_SERVERS")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="failing instead of skipping"):
+        require_browser()
 
 
 def _free_port() -> int:
@@ -78,11 +121,7 @@ class Ui:
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
-    reason = _browser_missing()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_browser()
     home = tmp_path_factory.mktemp("ui")
     store = f"sqlite:///{home}/shop.db"
     engine = create_store_engine(store)
@@ -145,11 +184,13 @@ def _field(page: object, label: str) -> object:
     return block.locator("input, textarea").first
 
 
+@pytest.mark.slow
+@pytest.mark.prefect
 def test_a_privacy_officer_runs_an_export_from_the_form(ui: Ui) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
+        browser = p.chromium.launch(executable_path=chromium_path(), args=BROWSER_FLAGS)
         page = browser.new_page()
         deadline = time.monotonic() + 60
         while True:  # the served deployment registers a few seconds after the server starts
@@ -173,12 +214,14 @@ def test_a_privacy_officer_runs_an_export_from_the_form(ui: Ui) -> None:
         assert ui.email in archive.read("data.json").decode()
 
 
+@pytest.mark.slow
+@pytest.mark.prefect
 def test_an_empty_subject_is_refused_by_the_form(ui: Ui) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     before = len(list(ui.exports.glob("*.zip"))) if ui.exports.exists() else 0
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
+        browser = p.chromium.launch(executable_path=chromium_path(), args=BROWSER_FLAGS)
         page = browser.new_page()
         _open_custom_run(page, ui)
         page.get_by_role("button", name="Submit").click()
