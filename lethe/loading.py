@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from lethe.errors import PolicyError
 from lethe.policy import Policy
+from lethe.stores import url_problem
 
 Path_ = tuple[str | int, ...]
 # Bounds for hostile files, checked on the parser's event stream before any node tree is built: a policy is
@@ -229,6 +230,11 @@ def parse_policy(text: str, *, source: str = "<policy>", environ: Mapping[str, s
             problems.append((_pydantic_path(error["loc"]), message))
         raise PolicyError(_format(source, index, problems)) from None
     problems = policy.reference_problems()
+    for name, store in policy.stores.items():
+        # An unsupported database is a mistake in the file: say so here, not as a driver import error later.
+        url_error = url_problem(store.url)
+        if url_error is not None:
+            problems.append((("stores", name, "url"), url_error))
     if problems:
         raise PolicyError(_format(source, index, problems))
     policy.attach_source(source, hashlib.sha256(text.encode("utf-8")).hexdigest())
