@@ -193,3 +193,17 @@ def test_cli_validate_and_erase_exit_2_on_unhandled_personal_columns(shop: Shop,
     assert shop.snapshot() == before
     good = runner.invoke(main, ["validate", str(DEMO), "--no-coverage"], env=env)
     assert good.exit_code == 0, good.output
+
+
+def test_erasure_refuses_a_declared_table_it_cannot_reach(shop: Shop, tmp_path: Path) -> None:
+    shop.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, customer_id INTEGER, note VARCHAR(200))")
+    text = DEMO.read_text().replace(
+        "data_map:\n",
+        "data_map:\n  shop.notes:\n    subject: customer\n    columns: {note: {category: user.content}}\n",
+    )
+    with open_shop(shop.url, tmp_path, policy_text=text, seeded=False) as notes:
+        assert list(_errors(notes)) == ["subject-unreachable"]
+        with pytest.raises(
+            SchemaMismatchError, match=r"data_map\.shop\.notes: .*erasure would leave its rows"
+        ):
+            prepare_erasure(notes.policy, notes.stores, notes.settings, "customer")
