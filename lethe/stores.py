@@ -2,7 +2,9 @@
 
 Engine options that differ per database live here (SQLite: foreign keys on, a busy timeout, WAL; servers:
 pre-ping and connect timeouts), so the rest of Lethe builds statements with SQLAlchemy Core and does not
-care which engine runs them. URLs are never printed with their password (``safe_url``).
+care which engine runs them. URLs are never printed with their password (``safe_url``). Only SQLite,
+PostgreSQL, MySQL and MariaDB URLs are accepted (``url_problem``, checked when the policy loads), and a
+user's SQLite store must exist: Lethe never creates one.
 """
 
 from __future__ import annotations
@@ -71,9 +73,9 @@ def _sqlite_file(url: sa.URL) -> Path | None:
 def create_store_engine(url: str | sa.URL, *, create: bool = True, **options: Any) -> Engine:
     """An engine for ``url`` with Lethe's per-dialect settings; errors never show the password.
 
-    ``create=False`` (users' stores, see ``Stores``) refuses a SQLite file that does not exist, where SQLite
-    would create an empty database and its folders would be made: only the demo and Lethe's own state
-    databases are created. A URL Lethe cannot use is a SettingsError (exit 2).
+    ``create=False`` (users' stores, see ``Stores``) refuses a SQLite file that does not exist, which SQLite
+    would silently create empty: only the demo and Lethe's own state databases (ledger, request register)
+    are created, folders included. A URL Lethe cannot use is a SettingsError (exit 2).
     """
     problem = url_problem(url)
     if problem is not None:
