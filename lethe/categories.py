@@ -73,6 +73,16 @@ SPECIAL_CATEGORIES: frozenset[str] = frozenset(
 )
 
 
+# Fideslang's family of data about systems rather than people: a data map may list such columns (declared
+# under `categories:`), and they are not personal data that erasure must remove.
+NOT_PERSONAL_FAMILIES: frozenset[str] = frozenset({"system"})
+
+
+def is_personal(category: str) -> bool:
+    """True unless the category belongs to a family of data about systems, not people (``system.*``)."""
+    return category.split(".", 1)[0] not in NOT_PERSONAL_FAMILIES
+
+
 def is_known(category: str, extra: Iterable[str] = ()) -> bool:
     """True when ``category`` is in the vocabulary, or it or a dotted ancestor is declared in ``extra``."""
     if category in VOCABULARY:

@@ -10,8 +10,8 @@ compared with English names and a few German, French and Spanish ones. Unambiguo
 when they are the whole name once role words ("billing", "home") and "number" are set aside. Plain
 "name" and "title" say nothing on their own. By values: a kind is found when at least ``min_matches``
 values and ``min_ratio`` of the non-empty ones match it; person names need 0.9 unless the column name is a
-generic one ("name", "contact"). Birth dates, postcodes, coordinates and usernames are never decided by
-values alone: any date or short code would match.
+generic one ("name", "contact"). Birth dates, postcodes, cities, coordinates and usernames are never decided
+by values alone: any date, short code or capitalised word would match.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class PersonalKind(StrEnum):
     PERSON_NAME = "person_name"
     POSTAL_ADDRESS = "postal_address"
     POSTCODE = "postcode"
+    CITY = "city"
     IBAN = "iban"
     PAYMENT_CARD = "payment_card"
     IP_ADDRESS = "ip_address"
@@ -52,6 +53,7 @@ SUGGESTED_CATEGORY: dict[PersonalKind, str] = {
     _K.PERSON_NAME: "user.name",
     _K.POSTAL_ADDRESS: "user.contact.address",
     _K.POSTCODE: "user.contact.address.postal_code",
+    _K.CITY: "user.contact.address.city",
     _K.IBAN: "user.financial.bank_account",
     _K.PAYMENT_CARD: "user.financial.credit_card",
     _K.IP_ADDRESS: "user.device.ip_address",
@@ -199,6 +201,14 @@ _RULES: tuple[_NameRule, ...] = (
         "|shipping address|delivery address|residential address",
         "address|addresses|addr|rue|calle|domicile|domicilio",
     ),
+    # Place names count only as whole words ("BillingCity", "home_town"), so "capacity", "ethnicity" and
+    # "township" never match; alone, since "city_code" or "locality_type" describe places, not a person's.
+    _rule(
+        _K.CITY,
+        "city name|town name|postal town|post town|hometown|home town|wohnort|ville de residence",
+        "city|town|locality|municipality|ville|ciudad|stadt|ort|wohnort|gemeinde|comune|citta|municipio"
+        "|localidad|localite|commune",
+    ),
     _rule(
         _K.GEOLOCATION,
         "latitude|longitude|geolocation|geo location|geo point|geo position|coordinates|coords|gps|lat lng"
@@ -284,7 +294,7 @@ VALUE_KINDS: tuple[PersonalKind, ...] = (
     _K.EMAIL, _K.IBAN, _K.PAYMENT_CARD, _K.IP_ADDRESS, _K.NATIONAL_ID, _K.PHONE, _K.POSTAL_ADDRESS,
     _K.PERSON_NAME,
 )  # fmt: skip
-_PRIORITY = (*VALUE_KINDS, _K.BIRTH_DATE, _K.POSTCODE, _K.GEOLOCATION, _K.USERNAME)
+_PRIORITY = (*VALUE_KINDS, _K.BIRTH_DATE, _K.POSTCODE, _K.CITY, _K.GEOLOCATION, _K.USERNAME)
 _STRICT: dict[PersonalKind, v.Check] = {
     _K.EMAIL: v.on_text(v.is_email),
     _K.IBAN: v.on_text(v.is_iban),
@@ -302,6 +312,7 @@ _CONFIRM: dict[PersonalKind, v.Check] = {
     _K.PERSON_NAME: v.on_text(v.is_name_part),
     _K.POSTAL_ADDRESS: v.on_text(v.is_address_like),
     _K.POSTCODE: v.on_text(v.is_postcode),
+    _K.CITY: v.on_text(v.is_name_part),  # "São Paulo", "Saint-Étienne", "St. Louis"
     _K.GEOLOCATION: v.on_text(v.is_coordinate),
     _K.USERNAME: v.on_text(v.is_username),
 }
@@ -312,6 +323,7 @@ _PLAUSIBLE: dict[PersonalKind, v.Check] = {
     _K.PERSON_NAME: v.on_text(v.has_letter),
     _K.POSTAL_ADDRESS: v.on_text(v.has_letter),
     _K.POSTCODE: v.on_text(lambda t: len(t) <= 12 and v.has_digit(t)),
+    _K.CITY: v.on_text(lambda t: sum(c.isalpha() for c in t) > sum(c.isdigit() for c in t)),
     _K.IBAN: v.on_text(lambda t: t[:2].isalpha() and len(t) >= 15),
     _K.PAYMENT_CARD: v.on_text(v.has_digit),
     _K.IP_ADDRESS: v.on_text(lambda t: "." in t or ":" in t),

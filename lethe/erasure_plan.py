@@ -1,9 +1,10 @@
 """What erasing one subject would do (Art. 17): per table of the subject graph, its rows, action and reason.
 
 ``prepare_erasure`` reflects the subject graph once and checks the policy's erasure settings against it
-(``lethe.validation_requests``); ``plan_erasure`` counts one subject's rows per table, the rows of other
-tables that deleting them would detach (a nullable foreign key set to NULL), and the hold flags that block
-the erasure (Art. 17(3)(e)). Planning changes nothing.
+(``lethe.validation_requests``: among others, that every declared personal column is deleted, rewritten or
+kept with a ground), refusing before anything changes; ``plan_erasure`` counts one subject's rows per
+table, the rows of other tables that deleting them would detach (a nullable foreign key set to NULL), and
+the hold flags that block the erasure (Art. 17(3)(e)). Planning changes nothing.
 
 The subject's rows are selected by *predicates with values*: the identity row by its key, a direct child by
 ``fk = key``, a deeper table by ``fk IN (keys of the parent's rows)``, the parent's keys read first. A
@@ -30,7 +31,7 @@ from lethe.retention_cascade import ChildLink, child_links, count_children
 from lethe.retention_sql import ColumnRewrite
 from lethe.settings import Settings
 from lethe.stores import Stores
-from lethe.subjects import SubjectGraph, SubjectTable, build_graph, find_subject_key
+from lethe.subjects import SubjectGraph, SubjectTable, build_graph, find_subject_key, unreachable
 from lethe.subjects_lookup import token_lookup
 from lethe.validation import SchemaCheck
 from lethe.validation_requests import check_subject_requests, erasure_action
@@ -105,6 +106,12 @@ def prepare_erasure(policy: Policy, stores: Stores, settings: Settings, subject:
     graph = build_graph(policy, stores, subject)
     check = SchemaCheck(stores)
     check_subject_requests(policy, subject, check)
+    for ref in unreachable(policy, graph):  # `lethe validate` reports these as subject-unreachable
+        check.add(
+            "error", "subject-unreachable", f"data_map.{ref}",
+            "declared for the subject, but no foreign-key path (nor subject_column) reaches it: "
+            "erasure would leave its rows",
+        )  # fmt: skip
     errors = [f for f in check.findings if f.severity == "error"]
     if errors:
         raise SchemaMismatchError(
@@ -127,6 +134,8 @@ def prepare_erasure(policy: Policy, stores: Stores, settings: Settings, subject:
             rewrites = tuple(_rewrite(setup, entry, table, name, spec.columns[name]) for name in spec.columns)
         links = tuple(child_links(stores, entry.store, table)) if action == "delete" else ()
         reason = spec.reason if spec is not None else None
+        if spec is not None and spec.keep:  # each column kept unchanged, with its ground, on the receipt
+            reason = f"{reason}; kept: {spec.kept_grounds()}"
         setup.tables.append(ErasureTable(entry, table, action, reason, rewrites, links))
     return setup
 

@@ -4,7 +4,8 @@ The YAML is parsed once into nodes (libyaml's C parser when PyYAML has it), whic
 key and item, and the data is constructed from those nodes. Pydantic's error locations are then mapped back
 to lines. Duplicate keys (which YAML parsers silently overwrite) are errors. ``${VAR}`` and
 ``${VAR:-default}`` are replaced from the environment in the ``stores`` block only, so secrets live outside
-the file and the policy hash (over the file's bytes) does not depend on them.
+the file and the policy hash (over the file's bytes) does not depend on them. Nesting depth and alias
+expansion are bounded (``MAX_DEPTH``, ``MAX_ALIASED_NODES``) before the tree is built.
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ from pydantic import ValidationError
 
 from lethe.errors import PolicyError
 from lethe.policy import Policy
+from lethe.stores import url_problem
 
 Path_ = tuple[str | int, ...]
+# Bounds for hostile files, checked on the parser's event stream before any node tree is built: a policy is
+# at most ~8 levels deep, and aliases that expand to more than this many nodes are an "alias bomb" (a 7 KB
+# file of nested aliases expands to a billion nodes).
+MAX_DEPTH = 32
+MAX_ALIASED_NODES = 100_000
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -126,8 +133,59 @@ def _format(file: str, index: Mapping[Path_, int], problems: list[tuple[Path_, s
     return "\n".join(lines)
 
 
-def _parse(text: str, loader_class: type[Any]) -> tuple[yaml.Node | None, Any]:
+def _check_shape(text: str, loader_class: type[Any], source: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and aliases expanding to more than MAX_ALIASED_NODES nodes.
+
+    Works on the event stream, which both parsers produce without recursion and without building nodes, so a
+    hostile file is refused in well under a second and in little memory; the composer and constructor recurse
+    once per level, and everything after them (line index, validation) walks an alias once per use.
+    """
+    expands: dict[str | None, tuple[int, int]] = {}  # anchor -> (nodes its value expands to, levels deep)
+    open_nodes: list[list[Any]] = []  # per open collection: [anchor, nodes so far, deepest child's levels]
+    aliased = 0
+    loader = loader_class(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            line = event.start_mark.line + 1
+            too_deep = f"{source}:{line}: the policy is nested more than {MAX_DEPTH} levels deep"
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(open_nodes) >= MAX_DEPTH:
+                    raise PolicyError(too_deep)
+                open_nodes.append([event.anchor, 1, 0])
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                anchor, size, deepest = open_nodes.pop()
+                levels = deepest + 1
+            elif isinstance(event, yaml.AliasEvent):
+                # An alias stands for its anchor's whole value, so aliases of aliases count in full. An
+                # unknown anchor is left to the composer, which reports it with its line.
+                anchor, (size, levels) = None, expands.get(event.anchor, (1, 0))
+                aliased += size
+                if aliased > MAX_ALIASED_NODES:
+                    raise PolicyError(
+                        f"{source}:{line}: aliases (*{event.anchor}) expand to more than "
+                        f"{MAX_ALIASED_NODES:,} nodes; write the repeated parts out or share less"
+                    )
+                if len(open_nodes) + levels > MAX_DEPTH:
+                    raise PolicyError(too_deep)
+            elif isinstance(event, yaml.ScalarEvent):
+                anchor, size, levels = event.anchor, 1, 0
+            else:  # stream and document events
+                continue
+            if anchor is not None:
+                expands[anchor] = (size, levels)
+            if open_nodes:
+                parent = open_nodes[-1]
+                parent[1] += size
+                parent[2] = max(parent[2], levels)
+    finally:
+        loader.dispose()
+
+
+def _parse(text: str, loader_class: type[Any], source: str) -> tuple[yaml.Node | None, Any]:
     """The document's node tree (for lines) and the data constructed from it, parsed once."""
+    _check_shape(text, loader_class, source)
     loader = loader_class(text)
     try:
         root = loader.get_single_node()
@@ -141,9 +199,9 @@ def parse_policy(text: str, *, source: str = "<policy>", environ: Mapping[str, s
     env = os.environ if environ is None else environ
     try:
         try:
-            root, data = _parse(text, _FAST)
+            root, data = _parse(text, _FAST, source)
         except yaml.YAMLError:
-            root, data = _parse(text, _PURE)  # the same error, with pure Python's clearer message
+            root, data = _parse(text, _PURE, source)  # the same error, with pure Python's clearer message
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -172,6 +230,11 @@ def parse_policy(text: str, *, source: str = "<policy>", environ: Mapping[str, s
             problems.append((_pydantic_path(error["loc"]), message))
         raise PolicyError(_format(source, index, problems)) from None
     problems = policy.reference_problems()
+    for name, store in policy.stores.items():
+        # An unsupported database is a mistake in the file: say so here, not as a driver import error later.
+        url_error = url_problem(store.url)
+        if url_error is not None:
+            problems.append((("stores", name, "url"), url_error))
     if problems:
         raise PolicyError(_format(source, index, problems))
     policy.attach_source(source, hashlib.sha256(text.encode("utf-8")).hexdigest())

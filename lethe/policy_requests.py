@@ -15,6 +15,9 @@ class ErasureAction(Model):
 
     action: Literal["delete", "anonymise", "keep"]
     columns: dict[Identifier, ColumnAction] = Field(default_factory=dict)
+    # Personal columns an anonymise action leaves as they are, each with its own legal ground; every other
+    # column the data map declares must be rewritten under `columns:` (lethe.validation_requests).
+    keep: dict[Identifier, str] = Field(default_factory=dict)
     # The legal ground for keeping or only pseudonymising, e.g. "tax law: invoices kept 10 years
     # (Art. 17(3)(b))"; it is shown on the receipt.
     reason: str | None = None
@@ -25,9 +28,23 @@ class ErasureAction(Model):
             raise ValueError("an anonymise erasure action needs `columns:` with an operator per column")
         if self.action != "anonymise" and self.columns:
             raise ValueError(f"a {self.action} erasure action takes no `columns:`")
+        if self.action != "anonymise" and self.keep:
+            raise ValueError(
+                f"a {self.action} erasure action takes no `keep:` (only anonymise keeps columns)"
+            )
         if self.action in {"anonymise", "keep"} and not self.reason:
             raise ValueError(f"`{self.action}` needs a `reason:` (the legal ground, shown on the receipt)")
+        both = sorted(set(self.columns) & set(self.keep))
+        if both:
+            raise ValueError(f"columns both rewritten and kept: {', '.join(both)}")
+        blank = sorted(column for column, ground in self.keep.items() if not ground.strip())
+        if blank:
+            raise ValueError(f"`keep:` needs the legal ground of each column kept: {', '.join(blank)}")
         return self
+
+    def kept_grounds(self) -> str:
+        """The kept columns with their grounds, for the receipt: ``col (ground); ...``."""
+        return "; ".join(f"{column} ({ground})" for column, ground in self.keep.items())
 
 
 class ErasurePolicy(Model):

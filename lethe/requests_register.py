@@ -72,7 +72,7 @@ def state_engine(settings: Settings) -> Engine:
     if engine is None:
         try:
             engine = create_store_engine(settings.ledger_url)
-        except StoreError as exc:
+        except (StoreError, SettingsError) as exc:
             raise SettingsError(f"LETHE_LEDGER_URL is not usable: {exc}") from None
         _engines[settings.ledger_url] = engine
         if len(_engines) > 4:

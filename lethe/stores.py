@@ -2,7 +2,9 @@
 
 Engine options that differ per database live here (SQLite: foreign keys on, a busy timeout, WAL; servers:
 pre-ping and connect timeouts), so the rest of Lethe builds statements with SQLAlchemy Core and does not
-care which engine runs them. URLs are never printed with their password (``safe_url``).
+care which engine runs them. URLs are never printed with their password (``safe_url``). Only SQLite,
+PostgreSQL, MySQL and MariaDB URLs are accepted (``url_problem``, checked when the policy loads), and a
+user's SQLite store must exist: Lethe never creates one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from lethe.errors import SchemaMismatchError, StoreError
+from lethe.errors import SchemaMismatchError, SettingsError, StoreError
 from lethe.operators.base import ColumnShape, TypeKind
 from lethe.policy import Policy, TableRef
 
@@ -40,21 +42,69 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_store_engine(url: str | sa.URL, **options: Any) -> Engine:
-    """An engine for ``url`` with Lethe's per-dialect settings; errors never show the password."""
+# The databases Lethe runs on, with the URL form it is tested with (the driver after ``+``).
+SUPPORTED_URLS = {
+    "sqlite": "sqlite:///PATH",
+    "postgresql": "postgresql+psycopg://USER:PASSWORD@HOST/DB",
+    "mysql": "mysql+pymysql://USER:PASSWORD@HOST/DB",
+    "mariadb": "mariadb+pymysql://USER:PASSWORD@HOST/DB",
+}
+
+
+def url_problem(url: str | sa.URL) -> str | None:
+    """Why ``url`` cannot name a store (not a URL, or a database Lethe does not support), or None."""
     try:
-        parsed = make_url(url)
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        return f"not a database URL; use one of {', '.join(SUPPORTED_URLS.values())}"
+    if backend not in SUPPORTED_URLS:
+        return f"unsupported database {backend!r}; Lethe supports {', '.join(SUPPORTED_URLS.values())}"
+    return None
+
+
+def _sqlite_file(url: sa.URL) -> Path | None:
+    """The file a SQLite URL names; None for an in-memory database or a ``file:`` URI."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
+def create_store_engine(url: str | sa.URL, *, create: bool = True, **options: Any) -> Engine:
+    """An engine for ``url`` with Lethe's per-dialect settings; errors never show the password.
+
+    ``create=False`` (users' stores, see ``Stores``) refuses a SQLite file that does not exist, which SQLite
+    would silently create empty: only the demo and Lethe's own state databases (ledger, request register)
+    are created, folders included. A URL Lethe cannot use is a SettingsError (exit 2).
+    """
+    problem = url_problem(url)
+    if problem is not None:
+        raise SettingsError(f"cannot use database URL {safe_url(url)}: {problem}")
+    parsed = make_url(url)
+    path = _sqlite_file(parsed)
+    if path is not None and not create and not path.is_file():
+        raise StoreError(f"no such database file {path} (only `lethe demo` creates one)")
+    try:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its folders
         if parsed.get_backend_name() == "sqlite":
-            database = parsed.database
-            if database and database != ":memory:" and not database.startswith("file:"):
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(parsed, **options)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         connect_args = dict(options.pop("connect_args", {}))
         connect_args.setdefault("connect_timeout", 10)
         return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **options)
-    except (ArgumentError, NoSuchModuleError, OSError) as exc:  # OSError: the SQLite file's folder
+    except NoSuchModuleError:
+        raise SettingsError(
+            f"cannot use database URL {safe_url(url)}: unknown driver {parsed.drivername!r}; "
+            f"use one of {', '.join(SUPPORTED_URLS.values())}"
+        ) from None
+    except ImportError as exc:  # the dialect is known, its driver package is not installed
+        raise SettingsError(
+            f"cannot use database URL {safe_url(url)}: the driver {exc.name or parsed.get_driver_name()} "
+            f"is not installed; use one of {', '.join(SUPPORTED_URLS.values())}"
+        ) from None
+    except OSError as exc:  # the SQLite file's folder cannot be made
         raise StoreError(f"cannot use database URL {safe_url(url)}: {exc.__class__.__name__}") from None
 
 
@@ -233,9 +283,10 @@ class Stores:
             if config is None:
                 raise SchemaMismatchError(f"unknown store {store!r}{_suggest(store, self.policy.stores)}")
             try:
-                self._engines[store] = create_store_engine(config.url, **self._engine_options)
-            except StoreError as exc:
-                raise StoreError(f"store {store}: {exc}") from None
+                # A user's store is never created: a SQLite path that does not exist is a mistake.
+                self._engines[store] = create_store_engine(config.url, create=False, **self._engine_options)
+            except (StoreError, SettingsError) as exc:
+                raise exc.__class__(f"store {store}: {exc}") from None
         return self._engines[store]
 
     def schema(self, store: str, schema: str | None = None) -> SchemaInfo:

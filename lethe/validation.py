@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from lethe.errors import LetheError, SchemaMismatchError
+from lethe.errors import LetheError, SchemaMismatchError, SettingsError, StoreError
 from lethe.operators import get_operator
 from lethe.policy import Policy, RetentionRule, TableRef
 from lethe.retention_sql import link_columns
@@ -89,7 +89,9 @@ def validate_policy(policy: Policy, stores: Stores) -> list[Finding]:
             stores.ping(name)
             stores.schema(name)
         except LetheError as exc:
-            check.add("error", "store-unreachable", f"stores.{name}", str(exc))
+            # A URL Lethe cannot use (exit 2) is not an unreachable store (exit 3).
+            code = "store-unusable" if isinstance(exc, SettingsError) else "store-unreachable"
+            check.add("error", code, f"stores.{name}", str(exc))
             check.unreachable.add(name)
     _check_subjects(policy, check)
     _check_data_map(policy, check)
@@ -240,6 +242,9 @@ def require_valid(policy: Policy, stores: Stores) -> list[Finding]:
     """Validate and raise SchemaMismatchError listing every error; return the warnings otherwise."""
     findings = validate_policy(policy, stores)
     errors = [f for f in findings if f.severity == "error"]
+    unreachable = [f.message for f in errors if f.code == "store-unreachable"]
+    if unreachable:
+        raise StoreError("\n".join(unreachable))  # exit 3, as a store is down, not the policy wrong
     if errors:
         raise SchemaMismatchError(
             "the policy does not fit the database:\n" + "\n".join(f"  {f.where}: {f.message}" for f in errors)

@@ -12,12 +12,17 @@ breaking what it keeps:
   is detached (set to NULL) and reported on the plan and the receipt.
 * ``erasure-lookup-kept``: when the identity row is kept or anonymised, every lookup column (e.g. email)
   must be rewritten, otherwise the subject could still be found by it after "erasure".
+
+And one keeps an erasure complete: ``erasure-personal-left``: every column the data map declares personal
+(``lethe.categories.is_personal``) in a table of the subject graph is deleted with its row, rewritten by an
+operator, or kept with a stated legal ground (a table kept with its `reason:`, or a column under `keep:`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lethe.categories import is_personal
 from lethe.errors import LetheError
 from lethe.operators import get_operator
 from lethe.policy import Policy, TableRef
@@ -60,6 +65,7 @@ def check_subject_requests(policy: Policy, name: str, check: SchemaCheck) -> Non
     _check_tables(graph, check, where)
     _check_orphans(graph, check, where)
     _check_lookups(graph, check, where)
+    _check_personal_left(policy, graph, check, where)
 
 
 def _check_tables(graph: SubjectGraph, check: SchemaCheck, where: str) -> None:
@@ -82,6 +88,7 @@ def _check_tables(graph: SubjectGraph, check: SchemaCheck, where: str) -> None:
                 f"{ref} holds no rows of subject {graph.subject} (no foreign-key path nor subject_column)",
             )  # fmt: skip
             continue
+        check.columns(table, action.keep, f"{place}.keep")
         for column, spec in action.columns.items():
             column_place = f"{place}.columns.{column}"
             if not check.columns(table, [column], column_place):
@@ -143,4 +150,34 @@ def _check_lookups(graph: SubjectGraph, check: SchemaCheck, where: str) -> None:
                 "error", "erasure-lookup-kept", place,
                 f"erasure {verb} {definition.table} without rewriting lookup column {column}: "
                 "the subject could still be found by it",
+            )  # fmt: skip
+
+
+def _check_personal_left(policy: Policy, graph: SubjectGraph, check: SchemaCheck, where: str) -> None:
+    """An anonymised table must rewrite, or keep with a ground, every personal column the data map declares.
+
+    Deleted rows and tables kept whole (with their `reason:`) are handled; tables the graph cannot reach are
+    reported by the subject-graph check. Lookup columns left in an anonymised identity row are reported as
+    ``erasure-lookup-kept`` already.
+    """
+    definition = graph.definition
+    for entry in graph.tables:
+        table_map = policy.table_map(entry.ref)
+        spec = definition.erasure.tables.get(entry.ref)
+        if table_map is None or spec is None or spec.action != "anonymise":
+            continue
+        existing = check.stores.table(entry.ref).columns
+        handled = set(spec.columns) | set(spec.keep)
+        if (entry.store, entry.table) == (definition.store, definition.table):
+            handled |= set(definition.lookup)
+        left = [
+            column
+            for column, mapped in table_map.columns.items()
+            if is_personal(mapped.category) and column in existing and column not in handled
+        ]
+        if left:
+            check.add(
+                "error", "erasure-personal-left", f"{where}.erasure.tables.{entry.ref}",
+                f"erasure anonymises {entry.table} but leaves declared personal column(s) {', '.join(left)} "
+                "as they are: rewrite each under `columns:`, or give its legal ground under `keep:`",
             )  # fmt: skip

@@ -68,6 +68,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """URL of a new, empty database for this test, on each engine in turn."""
     engine_name: str = request.param
     if engine_name == "sqlite":
+        (tmp_path / "t.db").touch()  # an empty file is an empty database; Lethe never creates users' stores
         yield f"sqlite:///{tmp_path}/t.db"
         return
     require_server(engine_name)
