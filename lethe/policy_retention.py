@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -34,7 +35,8 @@ class LatestOf(Model):
         return refs
 
 
-ConditionValue = str | int | float | bool
+# YAML reads an unquoted 2026-01-31 as a date: a condition takes it as such.
+ConditionValue = str | int | float | bool | datetime | date
 # A rule that would change more than this share of its table refuses without an explicit flag (a wrong period,
 # anchor or --as-of otherwise empties a table); the policy can set its own per rule (`max_share: 90%`).
 DEFAULT_MAX_SHARE = 0.5
@@ -73,7 +75,7 @@ class Condition(Model):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         # `status: closed` is short for `status: {equals: closed}`.
-        if isinstance(value, str | int | float | bool):
+        if isinstance(value, str | int | float | bool | date):
             return {"equals": value}
         return value
 

@@ -16,6 +16,7 @@ from lethe.errors import LetheError, SchemaMismatchError
 from lethe.operators import get_operator
 from lethe.policy import Policy, RetentionRule, TableRef
 from lethe.retention_sql import link_columns
+from lethe.retention_where import condition_values, expected, shown, where_value
 from lethe.stores import Stores, TableInfo
 from lethe.subjects import build_graph, unreachable
 from lethe.validation_requests import check_erasure
@@ -135,7 +136,7 @@ def _check_rule(policy: Policy, rule: RetentionRule, check: SchemaCheck) -> None
         )
     for ref in rule.anchor_columns:
         _check_anchor(policy, rule, table, ref, check)
-    check.columns(table, rule.where, f"{where}.where")
+    _check_where(policy, rule, table, check)
     check.hold_flags(table, rule.unless, f"{where}.unless")
     if rule.mark and check.columns(table, [rule.mark], f"{where}.mark"):
         mark = table.columns[rule.mark]
@@ -154,6 +155,25 @@ def _check_rule(policy: Policy, rule: RetentionRule, check: SchemaCheck) -> None
         problem = operator.check(action.options, table.columns[column].shape)
         if problem:
             check.add("error", "operator-cannot-write", place, f"{table.name}.{column}: {problem}")
+
+
+def _check_where(policy: Policy, rule: RetentionRule, table: TableInfo, check: SchemaCheck) -> None:
+    """Each ``where`` column exists and each value fits its type (``closed_at: not-a-date`` does not)."""
+    timezone = policy.stores[rule.table.store].timezone
+    for name, spec in rule.where.items():
+        place = f"retention.{rule.name}.where.{name}"
+        if not check.columns(table, [name], place):
+            continue
+        column = table.columns[name]
+        for key, value in condition_values(spec):
+            try:
+                where_value(column.kind, value, timezone)
+            except ValueError:
+                check.add(
+                    "error", "where-value-type", place,
+                    f"{key} {shown(value)} does not fit {table.name}.{name} ({column.sql_type}): "
+                    f"expected {expected(column.kind)}",
+                )  # fmt: skip
 
 
 def _check_anchor(
