@@ -6,9 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from prefect import flow, get_run_logger, pause_flow_run
+from prefect.input import RunInput
 from prefect.runtime import flow_run
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from lethe.periods import check_instant
+from lethe.retention import RulePlan
+from lethe.retention_guard import large_changes
 from tasks.retention import (
     enforce_rule_task,
     plan_rule_task,
@@ -20,7 +24,7 @@ from tasks.retention import (
 )
 
 
-class Approval(BaseModel):
+class Approval(RunInput):
     """The operator's answer when a run pauses for approval."""
 
     approve: bool = Field(default=False, description="Apply the planned deletions and anonymisations.")
@@ -33,6 +37,7 @@ def retention_flow(
     dry_run: bool = False,
     as_of: datetime | None = None,
     approval_threshold: Annotated[int, Field(ge=0)] = 100_000,
+    max_share: Annotated[float, Field(gt=0, le=1)] | None = None,
     batch_size: Annotated[int, Field(ge=1, le=1_000_000)] | None = None,
 ) -> dict[str, int]:
     """Delete or anonymise personal data whose retention period has ended.
@@ -41,33 +46,31 @@ def retention_flow(
         policy: Path of the policy file, relative to the worker's working directory.
         rules: Names of the retention rules to run; empty runs every rule of the policy.
         dry_run: Only plan and report what would change; change nothing.
-        as_of: Instant at which expiry is judged (with a time zone); empty means now.
+        as_of: Instant at which expiry is judged (with a time zone, not later than now); empty means now.
         approval_threshold: Pause for an operator's approval in the UI when more rows than this would change.
+        max_share: Pause for approval when a rule would change more than this share of its table (0 to 1);
+            empty uses each rule's max_share (default 0.5).
         batch_size: Rows per transaction; empty uses each rule's own setting (default 5000).
     """
     logger = get_run_logger()
     started = datetime.now(UTC)
-    moment = as_of or started
-    if moment.tzinfo is None:
-        raise ValueError("as_of needs a time zone, e.g. 2026-11-25T02:00:00+01:00")
+    # A future instant would expire rows whose period has not ended: refused before anything is read.
+    moment = check_instant(as_of or started, "as_of", allow_future=False)
     run_id = flow_run.get_id() or f"local-{started.isoformat()}"
 
     names = validate_policy_task(policy, rules or [])
-    plans = [plan_rule_task(policy, name, moment, run_id, batch_size) for name in names]
+    plans = [plan_rule_task(policy, name, moment, run_id, batch_size, max_share) for name in names]
     total = sum(p.pending for p in plans)
     record_plan_task(policy, plans, moment, run_id, started)
     publish_summary_task(plans, f"retention plan at {moment.isoformat()}: {total} rows")
     if dry_run:
         logger.info("dry run: %d rows would change in %d rules", total, len(plans))
         return {"pending": total, "applied": 0}
-    if total > approval_threshold:
-        logger.warning("%d rows would change (threshold %d): waiting for approval", total, approval_threshold)
-        asked_at = datetime.now(UTC)
-        answer = pause_flow_run(wait_for_input=Approval, timeout=24 * 3600, poll_interval=2)
-        record_approval_task(policy, run_id, answer.approve, total, asked_at)
-        if not answer.approve:
-            logger.warning("not approved: nothing changed")
-            return {"pending": total, "applied": 0}
+    if (total > approval_threshold or large_changes(plans)) and not _approved(
+        policy, run_id, plans, approval_threshold
+    ):
+        logger.warning("not approved: nothing changed")
+        return {"pending": total, "applied": 0}
 
     # Rules without pending rows still run: they copy any batch a crashed run left out of the ledger,
     # verify, and record that they found nothing to do.
@@ -80,6 +83,26 @@ def retention_flow(
     applied = sum(r.applied for r in results)
     logger.info("retention done: %d rows in %d rules, verified", applied, len(results))
     return {"pending": total, "applied": applied}
+
+
+def _approved(policy: str, run_id: str, plans: list[RulePlan], threshold: int) -> bool:
+    """Pause until an operator answers; the pause says why (rows over the threshold, rules over their share)."""
+    total = sum(p.pending for p in plans)
+    reasons = [f"{total:,} rows would change (approval threshold {threshold:,})"] if total > threshold else []
+    reasons += large_changes(plans)
+    get_run_logger().warning("waiting for approval: %s", "; ".join(reasons))
+    description = "**Approval needed before changing data**\n\n" + "\n".join(f"- {r}" for r in reasons)
+    asked_at = datetime.now(UTC)
+    answer = pause_flow_run(
+        wait_for_input=Approval.with_initial_data(description=description + _RESUME, approve=False),
+        timeout=24 * 3600,
+        poll_interval=2,
+    )
+    record_approval_task(policy, run_id, answer.approve, total, asked_at)
+    return answer.approve
+
+
+_RESUME = "\n\nResume with **approve** on to apply the plan, off to change nothing."
 
 
 if __name__ == "__main__":

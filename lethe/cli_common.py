@@ -1,4 +1,4 @@
-"""What every ``lethe`` command shares: error handling and JSON output."""
+"""What every ``lethe`` command shares: error handling, instants given as options, and JSON output."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
 
-from lethe.errors import LetheError
+from lethe.errors import LetheError, ParameterError
+from lethe.periods import check_instant
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +37,30 @@ def handle_errors(func: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def parse_instant(
+    text: str | None, option: str, *, allow_future: bool, future_flag: str | None = None
+) -> datetime | None:
+    """An option's ISO 8601 instant with a zone, or a date (midnight UTC); None when not given.
+
+    Out of range, without a zone, or (unless ``allow_future``) later than now: ParameterError (exit 2)
+    naming the option, and ``future_flag`` when one allows a later instant.
+    """
+    if not text:
+        return None
+    shown = repr(text) if len(text) <= 40 else repr(text[:37] + "...")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ParameterError(
+            f"{option} {shown} is not an ISO 8601 date or instant (e.g. 2026-11-25 or 2026-11-25T02:00:00+01:00)"
+        ) from None
+    if moment.tzinfo is None:
+        if len(text) > 10:
+            raise ParameterError(f"{option} needs a time zone, e.g. 2026-11-25T02:00:00+01:00 or ...Z")
+        moment = moment.replace(tzinfo=UTC)
+    return check_instant(moment, option, allow_future=allow_future, future_flag=future_flag)
 
 
 def emit_json(payload: Any) -> None:

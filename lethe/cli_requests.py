@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from lethe.cli_common import emit_json, handle_errors
+from lethe.cli_common import parse_instant as parse_option_instant
 from lethe.erasure import ErasureBlockedError, ErasurePlan, ErasureReceipt, erase_subject
 from lethe.erasure_plan import prepare_erasure
 from lethe.errors import LetheError
@@ -66,18 +67,8 @@ def subject_kind(policy: Policy, given: str | None) -> str:
 
 
 def parse_instant(text: str | None, option: str = "--received") -> datetime | None:
-    """An ISO 8601 instant with a zone, or a date (midnight UTC); None when not given."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise LetheError(f"{option} {text!r} is not an ISO 8601 date or instant") from None
-    if moment.tzinfo is None:
-        if len(text) > 10:
-            raise LetheError(f"{option} needs a time zone, e.g. 2026-01-31T09:00:00+01:00")
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+    """``--received`` (never later than now) or ``--now``: see ``lethe.cli_common.parse_instant``."""
+    return parse_option_instant(text, option, allow_future=option != "--received")
 
 
 def _confirmed(question: str, yes: bool) -> bool:

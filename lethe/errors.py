@@ -5,6 +5,7 @@ Hierarchy::
     LetheError                      root; the CLI turns it into a message and an exit code, no traceback
     ├── PolicyError                 the policy file is malformed (file, line and field in the message)
     ├── SettingsError               a setting or secret (key, URL) is missing or malformed
+    ├── ParameterError              a command-line or flow parameter is invalid, out of range or refused
     ├── SchemaMismatchError         the policy does not fit the live schema (unknown table, column, type)
     ├── StoreError                  a data store cannot be reached or a statement failed (driver error wrapped)
     │   └── TransientStoreError     worth retrying: connection lost, deadlock, lock wait timeout
@@ -39,6 +40,12 @@ class PolicyError(LetheError):
 
 class SettingsError(LetheError):
     """A required setting or secret is missing or malformed."""
+
+    exit_code = 2
+
+
+class ParameterError(LetheError):
+    """A parameter (an instant, a passphrase, a missing guard flag) is invalid, out of range or refused."""
 
     exit_code = 2
 

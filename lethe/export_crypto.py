@@ -35,7 +35,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from lethe.errors import LetheError, SettingsError
+from lethe.errors import LetheError, ParameterError, SettingsError
 
 MAGIC = b"LETHE-EXPORT-1\n"
 SALT_BYTES = 16
@@ -111,7 +111,7 @@ def decrypt_file(path: Path, passphrase: str, out: Path) -> Path:
         if not header.startswith(MAGIC):
             raise LetheError(f"{path} is not a Lethe encrypted export (no {MAGIC.strip().decode()} header)")
         if size < _HEADER + TAG_BYTES:
-            raise LetheError("wrong passphrase or damaged file")
+            raise ParameterError("wrong passphrase or damaged file")
         salt, nonce = header[len(MAGIC) : len(MAGIC) + SALT_BYTES], header[len(MAGIC) + SALT_BYTES :]
         handle.seek(size - TAG_BYTES)
         tag = handle.read(TAG_BYTES)
@@ -129,10 +129,10 @@ def decrypt_file(path: Path, passphrase: str, out: Path) -> Path:
                 while remaining > 0:
                     chunk = handle.read(min(_CHUNK, remaining))
                     if not chunk:
-                        raise LetheError("wrong passphrase or damaged file")
+                        raise ParameterError("wrong passphrase or damaged file")
                     remaining -= len(chunk)
                     plain.write(decryptor.update(chunk))
                 plain.write(decryptor.finalize())
         except InvalidTag:
-            raise LetheError("wrong passphrase or damaged file") from None
+            raise ParameterError("wrong passphrase or damaged file") from None
     return target

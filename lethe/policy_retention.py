@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -33,7 +35,31 @@ class LatestOf(Model):
         return refs
 
 
-ConditionValue = str | int | float | bool
+# YAML reads an unquoted 2026-01-31 as a date: a condition takes it as such.
+ConditionValue = str | int | float | bool | datetime | date
+# A rule that would change more than this share of its table refuses without an explicit flag (a wrong period,
+# anchor or --as-of otherwise empties a table); the policy can set its own per rule (`max_share: 90%`).
+DEFAULT_MAX_SHARE = 0.5
+
+
+def parse_share(value: Any) -> float:
+    """A share of a table: a fraction in (0, 1] (``0.5``) or a percentage (``50%``); ValueError otherwise."""
+    text = value.strip() if isinstance(value, str) else value
+    try:
+        if isinstance(text, str) and text.endswith("%"):
+            share = float(text[:-1]) / 100
+        elif isinstance(text, int | float | str) and not isinstance(text, bool):
+            share = float(text)
+        else:
+            raise ValueError
+    except ValueError:
+        raise ValueError("a share is a fraction such as 0.5 or a percentage such as 50%") from None
+    if not 0 < share <= 1:
+        raise ValueError("a share must be more than 0 and at most 1 (100%)")
+    return share
+
+
+ShareField = Annotated[float, BeforeValidator(parse_share)]
 
 
 class Condition(Model):
@@ -49,7 +75,7 @@ class Condition(Model):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         # `status: closed` is short for `status: {equals: closed}`.
-        if isinstance(value, str | int | float | bool):
+        if isinstance(value, str | int | float | bool | date):
             return {"equals": value}
         return value
 
@@ -105,6 +131,7 @@ class RetentionRule(Model):
     columns: dict[Identifier, ColumnAction] = Field(default_factory=dict)
     mark: Identifier | None = None  # column set to the run's time when a row is anonymised
     batch_size: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_share: ShareField | None = None  # default DEFAULT_MAX_SHARE
     description: str | None = None
 
     @model_validator(mode="after")

@@ -27,6 +27,7 @@ from lethe.errors import LetheError, SchemaMismatchError, StoreError, TransientS
 from lethe.journal import ensure_journal, record_batch, transfer_pending
 from lethe.ledger import Ledger, LedgerEntry
 from lethe.policy import Policy, RetentionRule
+from lethe.policy_retention import DEFAULT_MAX_SHARE
 from lethe.retention_cascade import ChildLink, child_links, count_children, delete_children
 from lethe.retention_sql import RuleSql, build_rule_sql
 from lethe.settings import Settings
@@ -44,7 +45,11 @@ _after_batch_commit: Callable[[int], None] | None = None
 
 @dataclass(frozen=True)
 class RulePlan:
-    """What a rule would do now: counts and a few primary keys, never values."""
+    """What a rule would do now: counts and a few primary keys, never values.
+
+    ``share`` is ``pending`` over the table's ``rows``; above ``max_share`` the change is refused without an
+    explicit approval (the CLI's ``--allow-large-share``, the flow's pause).
+    """
 
     rule: str
     table: str
@@ -56,6 +61,14 @@ class RulePlan:
     batch_size: int
     batches: int
     sample_keys: list[list[Any]]
+    rows: int = 0
+    share: float = 0.0
+    max_share: float = DEFAULT_MAX_SHARE
+
+    @property
+    def too_large(self) -> bool:
+        """True when the rule would change more than its share of the table."""
+        return self.share > self.max_share
 
 
 @dataclass(frozen=True)
@@ -120,12 +133,21 @@ def _store_error(rule: RetentionRule, what: str, exc: SQLAlchemyError) -> StoreE
 
 
 def plan_rule(
-    run: RetentionRun, rule: RetentionRule, *, batch_size: int | None = None, sample: int = 5
+    run: RetentionRun,
+    rule: RetentionRule,
+    *,
+    batch_size: int | None = None,
+    sample: int = 5,
+    max_share: float | None = None,
 ) -> RulePlan:
-    """Count what ``rule`` would handle at ``run.as_of``; change nothing."""
+    """Count what ``rule`` would handle at ``run.as_of``; change nothing.
+
+    ``max_share`` overrides the rule's own limit (``max_share:`` in the policy, default 50%).
+    """
     sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings)
     links = child_links(run.stores, rule.table.store, sql.table) if rule.action == "delete" else []
-    return _count(run, rule, sql, links, _batch_size(rule, batch_size), sample)
+    limit = max_share or rule.max_share or DEFAULT_MAX_SHARE
+    return _count(run, rule, sql, links, _batch_size(rule, batch_size), sample, max_share=limit)
 
 
 def _count(
@@ -137,17 +159,21 @@ def _count(
     sample: int,
     *,
     children: bool = True,
+    max_share: float = DEFAULT_MAX_SHARE,
 ) -> RulePlan:
     """The plan of a rule whose SQL is built (so enforcing reflects its tables once, not per count)."""
     engine = run.stores.engine(rule.table.store)
-    # Pending and held in one pass over the table: on a large table each pass is most of a count's cost.
-    both = sa.select(
-        sa.func.sum(sa.case((sql.pending, 1), else_=0)), sa.func.sum(sa.case((sql.held, 1), else_=0))
+    # Pending, held and all rows in one pass over the table: on a large table each pass is most of a
+    # count's cost, and the share guard must not add one.
+    counts = sa.select(
+        sa.func.sum(sa.case((sql.pending, 1), else_=0)),
+        sa.func.sum(sa.case((sql.held, 1), else_=0)),
+        sa.func.count(),
     ).select_from(sql.table)
     try:
         with engine.connect() as connection:
             _prepare(connection, sql)
-            pending, held = (int(n or 0) for n in connection.execute(both).one())
+            pending, held, rows = (int(n or 0) for n in connection.execute(counts).one())
             keys = connection.execute(sql.next_keys(None, sample, lock=False)).all() if sample else []
             parents = sa.select(*sql.pk).where(sql.pending)
             counted = count_children(connection, links, parents) if links and children else {}
@@ -164,6 +190,9 @@ def _count(
         batch_size=size,
         batches=math.ceil(pending / size),
         sample_keys=[list(k) for k in keys],
+        rows=rows,
+        share=pending / rows if rows else 0.0,
+        max_share=max_share,
     )
 
 

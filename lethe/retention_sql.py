@@ -21,8 +21,9 @@ from lethe.dialects import cutoff_param
 from lethe.errors import SchemaMismatchError
 from lethe.operators import Operator, OperatorContext, get_operator
 from lethe.policy import Policy, RetentionRule, TableRef
+from lethe.retention_where import where_param, where_value
 from lethe.settings import Settings
-from lethe.stores import Stores, TableInfo
+from lethe.stores import Stores, TableInfo, type_kind
 
 Predicate = sa.ColumnElement[bool]
 
@@ -141,16 +142,25 @@ def _column(rule: RetentionRule, table: sa.Table, name: str) -> sa.Column[Any]:
         ) from None
 
 
-def _condition(column: sa.Column[Any], spec: Any) -> Predicate:
+def _condition(rule: RetentionRule, column: sa.Column[Any], spec: Any, dialect: str, tz: str) -> Predicate:
+    kind = type_kind(column.type)
+
+    def bound(value: Any) -> Any:
+        # Read as validation reads it (a date string becomes a date): validation reported what cannot be.
+        try:
+            return where_param(column, kind, where_value(kind, value, tz), dialect, tz)
+        except ValueError as exc:
+            raise SchemaMismatchError(f"retention.{rule.name}.where.{column.name}: {exc}") from None
+
     parts: list[Predicate] = []
     if spec.equals is not None:
-        parts.append(column == sa.literal(spec.equals, column.type))
+        parts.append(column == bound(spec.equals))
     if spec.not_equals is not None:
-        parts.append(sa.or_(column.is_(None), column != sa.literal(spec.not_equals, column.type)))
+        parts.append(sa.or_(column.is_(None), column != bound(spec.not_equals)))
     if spec.in_ is not None:
-        parts.append(column.in_(spec.in_))
+        parts.append(column.in_([bound(v) for v in spec.in_]))
     if spec.not_in is not None:
-        parts.append(sa.or_(column.is_(None), column.not_in(spec.not_in)))
+        parts.append(sa.or_(column.is_(None), column.not_in([bound(v) for v in spec.not_in])))
     if spec.is_null is not None:
         parts.append(column.is_(None) if spec.is_null else column.is_not(None))
     return sa.and_(*parts)
@@ -250,7 +260,9 @@ def build_rule_sql(
             not_recent.append(sa.or_(*any_anchor))
         expired = sa.and_(*not_recent)
 
-    conditions = [_condition(_column(rule, table, name), spec) for name, spec in rule.where.items()]
+    conditions = [
+        _condition(rule, _column(rule, table, name), spec, dialect, tz) for name, spec in rule.where.items()
+    ]
     matches = sa.and_(*conditions) if conditions else sa.true()
     exempt: Predicate | None = None
     if rule.unless:

@@ -12,10 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from lethe.errors import LetheError, SchemaMismatchError, SettingsError, StoreError
-from lethe.operators import get_operator
+from sqlalchemy.exc import SQLAlchemyError
+
+from lethe.errors import LetheError, OperatorError, SchemaMismatchError, SettingsError, StoreError
+from lethe.operators import ColumnShape, OperatorContext, get_operator
 from lethe.policy import Policy, RetentionRule, TableRef
 from lethe.retention_sql import link_columns
+from lethe.retention_where import condition_values, expected, shown, where_value
 from lethe.stores import Stores, TableInfo
 from lethe.subjects import build_graph, unreachable
 from lethe.validation_requests import check_erasure
@@ -101,6 +104,7 @@ def validate_policy(policy: Policy, stores: Stores) -> list[Finding]:
     _check_checks(policy, check)
     _check_subject_graphs(policy, check)
     check_erasure(policy, check)
+    _check_extensions(policy, check)
     return check.findings
 
 
@@ -137,7 +141,7 @@ def _check_rule(policy: Policy, rule: RetentionRule, check: SchemaCheck) -> None
         )
     for ref in rule.anchor_columns:
         _check_anchor(policy, rule, table, ref, check)
-    check.columns(table, rule.where, f"{where}.where")
+    _check_where(policy, rule, table, check)
     check.hold_flags(table, rule.unless, f"{where}.unless")
     if rule.mark and check.columns(table, [rule.mark], f"{where}.mark"):
         mark = table.columns[rule.mark]
@@ -156,6 +160,25 @@ def _check_rule(policy: Policy, rule: RetentionRule, check: SchemaCheck) -> None
         problem = operator.check(action.options, table.columns[column].shape)
         if problem:
             check.add("error", "operator-cannot-write", place, f"{table.name}.{column}: {problem}")
+
+
+def _check_where(policy: Policy, rule: RetentionRule, table: TableInfo, check: SchemaCheck) -> None:
+    """Each ``where`` column exists and each value fits its type (``closed_at: not-a-date`` does not)."""
+    timezone = policy.stores[rule.table.store].timezone
+    for name, spec in rule.where.items():
+        place = f"retention.{rule.name}.where.{name}"
+        if not check.columns(table, [name], place):
+            continue
+        column = table.columns[name]
+        for key, value in condition_values(spec):
+            try:
+                where_value(column.kind, value, timezone)
+            except ValueError:
+                check.add(
+                    "error", "where-value-type", place,
+                    f"{key} {shown(value)} does not fit {table.name}.{name} ({column.sql_type}): "
+                    f"expected {expected(column.kind)}",
+                )  # fmt: skip
 
 
 def _check_anchor(
@@ -179,6 +202,46 @@ def _check_anchor(
         if kind not in TIME_KINDS:
             check.add(
                 "error", "anchor-not-timestamp", where, f"anchor {ref} is {kind}, not a date or timestamp"
+            )
+
+
+def _check_extensions(policy: Policy, check: SchemaCheck) -> None:
+    """Operators that call database extensions find them (hmac, noise, fake: pgcrypto on PostgreSQL).
+
+    Checked once per store and operator, at the first place of the policy that uses it: without it,
+    validation passed and the first erasure or retention run failed.
+    """
+    uses: dict[tuple[str, str], str] = {}
+    for rule in policy.retention:
+        for column, action in rule.columns.items():
+            place = f"retention.{rule.name}.columns.{column}"
+            uses.setdefault((rule.table.store, action.operator), place)
+    for name, subject in policy.subjects.items():
+        for ref, table_action in subject.erasure.tables.items():
+            for column, action in table_action.columns.items():
+                place = f"subjects.{name}.erasure.tables.{ref}.columns.{column}"
+                uses.setdefault((ref.store, action.operator), place)
+    for store in dict.fromkeys(store for store, _ in uses):
+        if store in check.unreachable or store not in policy.stores:
+            continue
+        engine = check.stores.engine(store)
+        shape = ColumnShape("text", None, True)
+        reported: set[str] = set()
+        try:
+            with engine.connect() as connection:
+                for (used_in, name), place in uses.items():
+                    if used_in != store:
+                        continue
+                    context = OperatorContext(dialect=engine.dialect.name, scope=place, column=shape)
+                    try:
+                        get_operator(name).ensure(connection, context)
+                    except OperatorError as exc:
+                        if str(exc) not in reported:  # hmac and noise need the same extension: say it once
+                            reported.add(str(exc))
+                            check.add("error", "missing-extension", place, str(exc))
+        except SQLAlchemyError as exc:
+            check.add(
+                "error", "store-unreachable", f"stores.{store}", f"cannot check it ({type(exc).__name__})"
             )
 
 

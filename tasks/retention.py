@@ -26,6 +26,7 @@ from prefect.states import State
 from lethe.errors import TransientStoreError
 from lethe.ledger import Ledger, LedgerEntry
 from lethe.loading import load_policy
+from lethe.periods import check_instant
 from lethe.retention import RetentionRun, RulePlan, RuleResult, enforce_rule, plan_entry, plan_rule
 from lethe.settings import load_settings
 from lethe.stores import Stores
@@ -48,6 +49,8 @@ def is_transient(_task: Any, _run: TaskRun, state: State[Any]) -> bool:
 def _run(
     policy_path: str, as_of: datetime, run_id: str, stores: Stores, *, with_ledger: bool
 ) -> RetentionRun:
+    # The flow checks its as_of too; a task run on its own must not judge expiry in the future either.
+    check_instant(as_of, "as_of", allow_future=False)
     policy = load_policy(policy_path)
     settings = load_settings()
     ledger = Ledger.from_settings(settings) if with_ledger else None
@@ -79,13 +82,18 @@ def validate_policy_task(policy_path: str, rules: list[str]) -> list[str]:
     retry_condition_fn=is_transient,
 )
 def plan_rule_task(
-    policy_path: str, rule: str, as_of: datetime, run_id: str, batch_size: int | None
+    policy_path: str,
+    rule: str,
+    as_of: datetime,
+    run_id: str,
+    batch_size: int | None,
+    max_share: float | None = None,
 ) -> RulePlan:
-    """Count what one rule would handle (no sample keys: they would land in Prefect's state)."""
+    """Count one rule's pending rows and share of its table (no sample keys: they would land in Prefect)."""
     policy = load_policy(policy_path)
     with Stores(policy) as stores:
         run = _run(policy_path, as_of, run_id, stores, with_ledger=False)
-        return plan_rule(run, policy.rule(rule), batch_size=batch_size, sample=0)
+        return plan_rule(run, policy.rule(rule), batch_size=batch_size, sample=0, max_share=max_share)
 
 
 @task(name="record-plan", cache_policy=NO_CACHE, persist_result=False)

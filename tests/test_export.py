@@ -537,4 +537,4 @@ def test_cli_export_and_decrypt(
         ["export", "decrypt", str(enc), "--out", str(tmp_path / "x"), "--passphrase-env", "P"],
         env={**env, "P": "x" * 12},
     )
-    assert bad.exit_code == 1 and "wrong passphrase or damaged file" in bad.stderr
+    assert bad.exit_code == 2 and "wrong passphrase or damaged file" in bad.stderr  # a parameter error

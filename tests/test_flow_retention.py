@@ -9,14 +9,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from prefect_state import dump_without_parameters
 
 from lethe.demo import DemoSpec, seed
+from lethe.errors import ParameterError
 from lethe.ledger import Ledger
 from lethe.settings import load_settings
 from lethe.stores import create_store_engine
@@ -107,21 +110,16 @@ def test_unknown_rule_fails_before_any_change(shop: str) -> None:
     assert _count(shop, "SELECT count(*) FROM web_sessions") == before
 
 
-def test_large_change_waits_for_approval_and_rejection_changes_nothing(shop: str) -> None:
+def _paused_run(
+    target: Callable[[], dict[str, int]],
+) -> tuple[threading.Thread, dict[str, dict[str, int]], Any]:
+    """Start ``target`` (a flow call) in a thread; return it, its outcome holder and the run once paused."""
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
-    from prefect.flow_runs import resume_flow_run
 
-    from flows.retention import retention_flow
-
-    before = _count(shop, "SELECT count(*) FROM web_sessions")
     outcome: dict[str, dict[str, int]] = {}
-    runner = threading.Thread(
-        target=lambda: outcome.setdefault(
-            "result", retention_flow(policy=POLICY, as_of=AS_OF, approval_threshold=0)
-        )
-    )
+    runner = threading.Thread(target=lambda: outcome.setdefault("result", target()))
     runner.start()
     paused = None
     deadline = time.monotonic() + 90
@@ -135,8 +133,39 @@ def test_large_change_waits_for_approval_and_rejection_changes_nothing(shop: str
             paused = runs[0] if runs else None
             time.sleep(0.5)
     assert paused is not None, "the flow never paused for approval"
-    resume_flow_run(paused.id, run_input={"approve": False})
-    runner.join(timeout=90)
+    return runner, outcome, paused
+
+
+def _pause_description(paused: Any) -> str:
+    """The markdown the UI shows above the approval form (saved just after the run paused)."""
+    from prefect import get_client
+
+    key = paused.state.state_details.run_input_keyset["description"]
+    deadline = time.monotonic() + 30
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                return str(client.read_flow_run_input(paused.id, key))
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+
+def test_large_change_waits_for_approval_and_rejection_changes_nothing(shop: str) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.retention import retention_flow
+
+    before = _count(shop, "SELECT count(*) FROM web_sessions")
+    runner, outcome, paused = _paused_run(
+        lambda: retention_flow(policy=POLICY, as_of=AS_OF, approval_threshold=0)
+    )
+    try:
+        assert "rows would change (approval threshold 0)" in _pause_description(paused)
+    finally:  # never leave the run (and the test's thread) waiting for an answer
+        resume_flow_run(paused.id, run_input={"approve": False})
+        runner.join(timeout=90)
     assert outcome["result"]["applied"] == 0
     assert _count(shop, "SELECT count(*) FROM web_sessions") == before
     decisions = [
@@ -145,3 +174,39 @@ def test_large_change_waits_for_approval_and_rejection_changes_nothing(shop: str
         if e.entry.action == "retention.approval"
     ]
     assert [d.outcome for d in decisions] == ["rejected"]
+
+
+def test_a_rule_over_its_share_pauses_and_the_pause_names_it(shop: str) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.retention import retention_flow
+
+    before = _count(shop, "SELECT count(*) FROM web_sessions")
+    # Far below the row threshold, but web sessions are ~87% expired: above a 50% share for every rule.
+    runner, outcome, paused = _paused_run(
+        lambda: retention_flow(policy=POLICY, as_of=AS_OF, approval_threshold=1_000_000, max_share=0.5)
+    )
+    try:
+        description = _pause_description(paused)
+        assert "retention.web-sessions-90d would change" in description and "limit of 50%" in description
+        assert "inactive-customers-3y" not in description  # ~29%: within its share
+        assert "approval threshold" not in description
+    finally:  # never leave the run (and the test's thread) waiting for an answer
+        resume_flow_run(paused.id, run_input={"approve": False})
+        runner.join(timeout=90)
+    assert outcome["result"]["applied"] == 0
+    assert _count(shop, "SELECT count(*) FROM web_sessions") == before
+
+
+def test_a_future_as_of_is_refused_before_anything_changes(shop: str) -> None:
+    from flows.retention import retention_flow
+    from tasks.retention import plan_rule_task
+
+    future = datetime(2099, 1, 1, tzinfo=UTC)
+    before = _count(shop, "SELECT count(*) FROM orders")
+    with pytest.raises(ParameterError, match="in the future"):
+        retention_flow(policy=POLICY, as_of=future, approval_threshold=10**9, max_share=1.0)
+    with pytest.raises(ParameterError, match="in the future"):
+        plan_rule_task.fn(POLICY, "orders-7y", future, "run", None)
+    assert _count(shop, "SELECT count(*) FROM orders") == before
+    assert list(Ledger.from_settings(load_settings()).entries()) == []

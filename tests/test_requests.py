@@ -134,7 +134,7 @@ def test_cli_lists_requests(tmp_path: Path) -> None:
     data = json.loads(runner.invoke(main, ["requests", "--json", "--now", "2026-03-10"], env=env).stdout)
     assert [r["id"] for r in data["overdue"]] == [late.id] and data["due_soon_days"] == 7
     bad = runner.invoke(main, ["requests", "--now", "yesterday"], env=env)
-    assert bad.exit_code == 1 and "not an ISO 8601" in bad.stderr
+    assert bad.exit_code == 2 and "not an ISO 8601" in bad.stderr  # a parameter error (README)
 
 
 @pytest.fixture
