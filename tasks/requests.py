@@ -148,7 +148,7 @@ def rectify_task(
                 ctx.policy, ctx.stores, ctx.settings, subject, identifier, changes,
                 ledger=ctx.ledger, run_id=_run_id(), received_at=received,
             )  # fmt: skip
-            return {"outcome": "completed", "columns": sorted(changes), "rows": result.rows}
+            return {"outcome": result.outcome, "columns": sorted(changes), "rows": result.rows}
 
         return _answered("rectification", run)
 
