@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -66,10 +67,18 @@ def journal_table(metadata: sa.MetaData | None = None) -> sa.Table:
     )
 
 
+_TABLE = journal_table()  # one Table object, so statements on it hit SQLAlchemy's compiled cache
+_ready: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose journal is known to be current
+
+
 def ensure_journal(engine: Engine) -> sa.Table:
-    """Create the journal table in the store when it is missing, or upgrade an older one; return it."""
-    table = journal_table()
-    ensure_table(engine, table)
+    """Create the journal table in the store when it is missing, or upgrade an older one; return it.
+
+    Checked once per engine: a request that runs many times in one process does not reflect it each time.
+    """
+    if engine in _ready:
+        return _TABLE
+    ensure_table(engine, _TABLE)
     try:
         if _outdated(engine):
             # Under the journal's lock: two runs upgrading at once would add the column twice.
@@ -79,7 +88,8 @@ def ensure_journal(engine: Engine) -> sa.Table:
         raise StoreError(
             f"cannot read or upgrade {JOURNAL_TABLE} in {safe_url(engine.url)} ({exc.__class__.__name__})"
         ) from None
-    return table
+    _ready.add(engine)
+    return _TABLE
 
 
 def _outdated(engine: Engine) -> list[str]:
@@ -198,7 +208,7 @@ def find_entry(
     """The latest journalled entry of ``flow``/``action`` that one of ``match`` names: (its reference, entry)."""
     if not match:
         return None
-    table = journal_table()
+    table = _TABLE
     # The fingerprints are searched in the body's text, then confirmed in its "match" list.
     named = sa.or_(*(table.c.body.contains(f'"{m}"', autoescape=True) for m in match))
     query = sa.select(table).where(table.c.flow == flow, table.c.action == action, named)
@@ -257,15 +267,22 @@ def transfer_pending(engine: Engine, store: str, ledger: Ledger) -> int:
     so copying is serialised by a lock on the journal: two runs reading the same unmarked row at once would
     otherwise both append it.
     """
-    if not sa.inspect(engine).has_table(JOURNAL_TABLE):
+    if engine not in _ready and not sa.inspect(engine).has_table(JOURNAL_TABLE):
         return 0
+    # Nothing pending, nothing to copy: a row committed after this look belongs to a run that copies it.
+    with engine.connect() as connection:
+        if connection.execute(_PENDING).first() is None:
+            return 0
     with exclusive_lock(engine, JOURNAL_TABLE, wait=TRANSFER_WAIT_SECONDS):
         return _transfer(engine, store, ledger)
 
 
+_PENDING = sa.select(_TABLE.c.id).where(_TABLE.c.ledger_seq.is_(None)).limit(1)
+
+
 def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
     """``transfer_pending`` under the journal's lock."""
-    table = journal_table()
+    table = _TABLE
     with engine.connect() as connection:
         pending = connection.execute(
             sa.select(table).where(table.c.ledger_seq.is_(None)).order_by(table.c.id)
