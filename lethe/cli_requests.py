@@ -26,6 +26,7 @@ from lethe.loading import load_policy
 from lethe.policy import Policy
 from lethe.rectification import lift_restriction, rectify_subject, restrict_subject
 from lethe.requests import DEFAULT_DUE_SOON_DAYS, RequestError, RequestRecord, list_requests, state_engine
+from lethe.requests_journal import COMPLETED_EARLIER
 from lethe.restriction import GROUNDS
 from lethe.settings import load_settings
 from lethe.stores import Stores
@@ -103,6 +104,16 @@ def print_receipt(receipt: ErasureReceipt) -> None:
     )
 
 
+def print_earlier(request_id: str | None, run_id: str, notes: tuple[str, ...]) -> None:
+    """A retry of a change made earlier (e.g. by a run killed before its ledger copy): nothing changes now."""
+    for note in notes:
+        click.echo(f"  {note}")
+    click.echo(
+        f"request {request_id or '-'}, run {run_id}: completed earlier; its evidence is in the ledger "
+        "and nothing was changed now"
+    )
+
+
 @click.command(short_help="Erase a data subject (Art. 17)")
 @_policy
 @_kind
@@ -165,6 +176,9 @@ def erase(
     elif receipt.outcome == "cancelled":
         click.echo("cancelled: nothing has been changed")
         sys.exit(1)
+    elif receipt.outcome == COMPLETED_EARLIER:
+        print_plan(receipt, "erasure completed earlier")
+        print_earlier(receipt.request_id, receipt.run_id, receipt.checks)
     else:
         print_receipt(receipt)
 
@@ -222,6 +236,8 @@ def rectify(
         )  # fmt: skip
     if as_json:
         emit_json(result)
+    elif result.outcome == COMPLETED_EARLIER:
+        print_earlier(result.request_id, result.run_id, (f"rectified {', '.join(result.columns)} earlier",))
     else:
         click.echo(f"rectified {', '.join(result.columns)} of {kind} {result.key_fingerprint}")
         click.echo(f"request {result.request_id}, run {result.run_id}: recorded in the ledger")

@@ -26,78 +26,62 @@ exception to 4, by design: when the identity row is kept pseudonymised (not dele
 (orders, invoices) still point at an account, its surrogate key still exists; an identifier that *is*
 that key still resolves, and the receipt says so.
 
-The ledger gets one entry per call: flow ``erasure``, action ``erase`` (or ``erase.plan`` for a dry run),
-outcome ``completed``, ``dry-run``, ``blocked``, ``not-found``, ``ambiguous``, ``cancelled``, ``failed``
-or ``unverified``; counts per table; the fingerprint of the subject's key; never a value. Real runs are
-also recorded in the request register (``lethe.requests``).
+Evidence, like retention's batches (``lethe.requests_journal``). Before anything changes, the ledger must
+be writable (a wrong key exits 4, a write lock not obtained within the ledger's lock timeout exits 3,
+nothing changed), and journal rows an interrupted run left are copied into the ledger. Each store's
+transaction journals its part of the erasure (``lethe_journal``) before it commits; after the commits the
+rows are copied into the ledger, so a crash in between loses no evidence: the next run on the store copies
+them. A retry whose subject is no longer found, while the journal holds an erasure the identifier named,
+is answered ``completed-earlier`` (its request, left open by the interrupted run, is closed), not "not found".
+
+The ledger gets one entry per call, or per store for a real erasure: flow ``erasure``, action ``erase``
+(``erase.plan`` for a dry run), outcome ``completed`` (the journalled part of a store, checks 1-3 passed),
+``dry-run``, ``blocked``, ``not-found``, ``completed-earlier``, ``ambiguous``, ``cancelled`` or ``failed``;
+check 4 failing adds action ``erase.verify``, outcome ``unverified``. Counts per table, the fingerprint of
+the subject's key, never a value. Real runs are also recorded in the request register (``lethe.requests``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
+from lethe.erasure_apply import Applied, ErasureBlockedError, StorePart, apply_erasure, blocked_message
 from lethe.erasure_plan import (
     ERASURE_FLOW,
     HOLD_REASON,
     ErasurePlan,
     ErasureReceipt,
     ErasureSetup,
-    ErasureTable,
-    Hold,
     TableReceipt,
-    count_rows,
     make_receipt,
     plan_for_key,
     prepare_erasure,
     receipt_entry,
     resolve_key,
-    subject_predicates,
 )
-from lethe.errors import LetheError, SchemaMismatchError, StoreError, SubjectError, VerificationError
+from lethe.errors import LetheError, VerificationError
 from lethe.ledger import Ledger
 from lethe.policy import Policy
-from lethe.requests import resolve_for_request, track_request, type_name
-from lethe.retention_cascade import ChildLink
+from lethe.requests import key_fingerprint, resolve_for_request, track_request
+from lethe.requests_journal import (
+    COMPLETED_EARLIER,
+    CompletedEarlier,
+    answer_completed_earlier,
+    copy_evidence,
+    identifier_prints,
+    journal_change,
+    prepare_evidence,
+    remembering,
+)
 from lethe.settings import Settings
 from lethe.stores import Stores
 
 __all__ = ["ErasureBlockedError", "ErasurePlan", "ErasureReceipt", "TableReceipt", "erase_subject"]
-CHUNK = 500  # keys per statement when detaching or cascading
-Predicate = sa.ColumnElement[bool]
 Confirm = Callable[[ErasurePlan], bool]
-
-
-class ErasureBlockedError(SubjectError):
-    """A hold flag is set on the subject: erasure is refused (Art. 17(3)(e)); the plan is attached."""
-
-    def __init__(self, message: str, plan: ErasurePlan | None = None) -> None:
-        super().__init__(message)
-        self.plan = plan
-
-
-def blocked_message(subject: str, holds: tuple[Hold, ...]) -> str:
-    """Why erasure is refused: the flags and Art. 17(3)(e); never who."""
-    flags = ", ".join(h.flag for h in holds)
-    return f"erasure of this {subject} is refused: {flags} is set ({holds[0].reason}); nothing was changed"
-
-
-@dataclass
-class _Applied:
-    """Counts of a real run and what verification established."""
-
-    rows: dict[str, int] = field(default_factory=dict)
-    detached: dict[str, int] = field(default_factory=dict)
-    lookups: list[tuple[str, Any]] = field(default_factory=list)  # in memory only, never recorded
-    checks: list[str] = field(default_factory=list)
-
-    def add(self, name: str, n: int) -> None:
-        self.rows[name] = self.rows.get(name, 0) + n
 
 
 def erase_subject(
@@ -124,23 +108,39 @@ def erase_subject(
     started = datetime.now(UTC)
     action = "erase.plan" if dry_run else "erase"
     setup = setup or prepare_erasure(policy, stores, settings, subject)
-    ref = resolve_for_request(
-        policy, stores, settings, subject, identifier, request_type="erasure", ledger=ledger,
-        run_id=run_id, flow=ERASURE_FLOW, action=action, register=not dry_run, started_at=started,
-        resolve=lambda text: resolve_key(setup, text), request_id=request_id,
+    names, identity_store = setup.store_order(), setup.identity.entry.store
+    # Before anything changes: the ledger takes entries, and what an interrupted run journalled is copied.
+    journals = prepare_evidence(ledger, setup.stores, names, journal=not dry_run)
+    resolve = remembering(
+        lambda text: resolve_key(setup, text), setup.stores, identity_store, settings, subject,
+        flow=ERASURE_FLOW, action="erase", in_clear=lambda text: resolve_key(setup, text, tokens=False),
+        key_print=lambda key: key_fingerprint(policy, settings, subject, key),
     )  # fmt: skip
-    # Counted when someone looks at it; otherwise _apply reads the holds, under a lock.
+    try:
+        ref = resolve_for_request(
+            policy, stores, settings, subject, identifier, request_type="erasure", ledger=ledger,
+            run_id=run_id, flow=ERASURE_FLOW, action=action, register=not dry_run, started_at=started,
+            resolve=resolve, request_id=request_id,
+        )  # fmt: skip
+    except CompletedEarlier as earlier:
+        earlier_id = answer_completed_earlier(
+            settings, ledger, earlier, run_id=run_id, policy_hash=policy.hash, action=action, started=started,
+            close=not dry_run,
+        )  # fmt: skip
+        return _earlier_receipt(earlier, subject, dry_run, run_id, earlier_id, started)
+    # Counted when someone looks at it; otherwise apply_erasure reads the holds, under a lock.
     plan = plan_for_key(setup, ref.key, ref.key_fingerprint, count=dry_run or confirm is not None)
 
     def finish(
-        outcome: str, applied: _Applied | None, request_id: str | None, error: str = ""
+        outcome: str, applied: Applied | None, request_id: str | None, error: str = "", step: str = action
     ) -> ErasureReceipt:
         receipt = make_receipt(
             plan, outcome, dry_run=dry_run, run_id=run_id, request_id=request_id, started=started,
             rows=applied.rows if applied else None, detached=applied.detached if applied else None,
             checks=tuple(applied.checks) if applied else (), verified=outcome == "completed",
         )  # fmt: skip
-        ledger.append(receipt_entry(policy, receipt, action, error or None))
+        if outcome != "completed":  # a completed erasure's evidence is its journalled parts
+            ledger.append(receipt_entry(policy, receipt, step, error or None))
         return receipt
 
     if plan.blocked:
@@ -148,13 +148,9 @@ def erase_subject(
         refused_id = None  # the request the refusal closes (a dry run registers nothing)
         if not dry_run:
             with track_request(
-                settings,
-                "erasure",
-                subject,
-                ref.key_fingerprint,
-                received_at=received_at,
+                settings, "erasure", subject, ref.key_fingerprint, received_at=received_at,
                 request_id=request_id,
-            ) as req:
+            ) as req:  # fmt: skip
                 req.finish("refused", f"blocked: {', '.join(h.flag for h in plan.blocked)} ({HOLD_REASON})")
                 refused_id = req.id
         finish("blocked", None, refused_id)
@@ -166,8 +162,23 @@ def erase_subject(
     with track_request(
         settings, "erasure", subject, ref.key_fingerprint, received_at=received_at, request_id=request_id
     ) as request:
+
+        def journal(connection: sa.Connection, part: StorePart) -> None:
+            """The store's part of the receipt, journalled in the store's transaction."""
+            tables = {t.name for t in setup.in_store(part.store)}
+            mine = replace(plan, tables=tuple(t for t in plan.tables if t.table in tables))
+            receipt = make_receipt(
+                mine, "completed", dry_run=False, run_id=run_id, request_id=request.id, started=started,
+                rows=part.rows, detached=part.detached, verified=True,
+            )  # fmt: skip
+            named = [identifier, ref.key, *part.lookups] if part.store == identity_store else []
+            journal_change(
+                connection, journals[part.store], receipt_entry(policy, receipt, action),
+                part=names.index(part.store) + 1, match=identifier_prints(settings, subject, named),
+            )  # fmt: skip
+
         try:
-            applied, problems = _apply(setup, ref.key, identifier)
+            applied, problems = apply_erasure(setup, ref.key, identifier, journal)
         except ErasureBlockedError as exc:  # found under the lock: record what the hold keeps back
             plan = exc.plan = plan_for_key(setup, ref.key, ref.key_fingerprint)
             holds = ", ".join(h.flag for h in plan.blocked) or "a hold"
@@ -177,8 +188,9 @@ def erase_subject(
         except LetheError as exc:  # rolled back: the receipt in the ledger shows the plan's counts
             finish("failed", None, request.id, type(exc).__name__)
             raise
+        copy_evidence(ledger, setup.stores, names, ERASURE_FLOW)
         if problems:
-            finish("unverified", applied, request.id)
+            finish("unverified", applied, request.id, step="erase.verify")
             raise VerificationError(
                 f"erasure of a {subject} committed but not verified: {'; '.join(problems)}"
             )
@@ -190,220 +202,30 @@ def erase_subject(
     return receipt
 
 
-# ---------------------------------------------------------------------------------------------- applying
+def _earlier_receipt(
+    earlier: CompletedEarlier,
+    subject: str,
+    dry_run: bool,
+    run_id: str,
+    request_id: str | None,
+    started: datetime,
+) -> ErasureReceipt:
+    """The receipt of a retry: the identity store's part as the interrupted run journalled it; nothing changed."""
+    done = earlier.entry
+    tables = tuple(
+        TableReceipt(name, table_action, n, _text(done.details.get(f"reason:{name}")))
+        for key, n in done.counts.items()
+        for table_action, _, name in [key.partition(":")]
+        if table_action != "detach"
+    )
+    detached = {k.removeprefix("detach:"): n for k, n in done.counts.items() if k.startswith("detach:")}
+    check = f"completed earlier by run {done.run_id}; its journalled evidence is in the ledger"
+    return ErasureReceipt(
+        subject=subject, key_fingerprint=done.fingerprints[0] if done.fingerprints else "", dry_run=dry_run,
+        outcome=COMPLETED_EARLIER, tables=tables, detached=detached, blocked=(), verified=False,
+        checks=(check,), run_id=run_id, request_id=request_id, started_at=started, ended_at=datetime.now(UTC),
+    )  # fmt: skip
 
 
-def _apply(setup: ErasureSetup, key: Any, identifier: str) -> tuple[_Applied, list[str]]:
-    """Change every store, the identity store's transaction enclosing the others, checks 1-3 before the
-    commits; then check 4 on the same connection. Returns what changed and check 4's problems."""
-    applied = _Applied()
-    identity_store = setup.identity.entry.store
-    try:
-        with setup.stores.engine(identity_store).connect() as outer:
-            with outer.begin():
-                _prepare_operators(outer, setup, identity_store)
-                holds = _lock_identity(outer, setup, key, applied)
-                if holds:
-                    raise ErasureBlockedError(blocked_message(setup.subject, tuple(holds)))
-                for store in setup.store_order()[:-1]:
-                    with setup.stores.engine(store).begin() as connection:
-                        _prepare_operators(connection, setup, store)
-                        _apply_store(connection, setup, store, key, applied)
-                _apply_store(outer, setup, identity_store, key, applied)
-            return applied, _verify_resolution(setup, key, identifier, applied, outer)
-    except SQLAlchemyError as exc:
-        raise StoreError(
-            f"erasure of a {setup.subject} failed and was rolled back ({type_name(exc)})"
-        ) from None
-
-
-def _prepare_operators(connection: sa.Connection, setup: ErasureSetup, store: str) -> None:
-    """Let operators prepare the connection (SQLite functions) and check the database once (pgcrypto)."""
-    raw = connection.connection.driver_connection
-    for item in setup.in_store(store):
-        for rewrite in item.rewrites:
-            rewrite.operator.prepare(raw, rewrite.context)
-            if store not in setup.ensured:
-                rewrite.operator.ensure(connection, rewrite.context)
-    setup.ensured.add(store)
-
-
-def _lock_identity(connection: sa.Connection, setup: ErasureSetup, key: Any, applied: _Applied) -> list[Hold]:
-    """Lock the identity row (servers), read its hold flags, and keep its lookup values in memory only.
-
-    A lookup value already in anonymised form (a token of an earlier erasure or retention) identifies
-    nobody and is left out of verification.
-    """
-    definition, table = setup.graph.definition, setup.identity.table
-    rewrites = {r.column: r for r in setup.identity.rewrites}
-    columns: list[sa.ColumnElement[Any]] = [table.c[f] for f in definition.erasure.unless]
-    for name in definition.lookup:
-        column, rewrite = table.c[name], rewrites.get(name)
-        done = rewrite.operator.applied(rewrite.options, column, rewrite.context) if rewrite else None
-        columns.append(column if done is None else sa.case((done, sa.null()), else_=column))
-    query = sa.select(table.c[definition.key], *columns).where(table.c[definition.key] == key)
-    row = connection.execute(
-        query if connection.dialect.name == "sqlite" else query.with_for_update()
-    ).first()
-    if row is None:
-        return []
-    flags, values = row[1 : 1 + len(definition.erasure.unless)], row[1 + len(definition.erasure.unless) :]
-    applied.lookups = [(c, v) for c, v in zip(definition.lookup, values, strict=True) if v is not None]
-    return [Hold(f, HOLD_REASON) for f, v in zip(definition.erasure.unless, flags, strict=True) if v]
-
-
-def _apply_store(
-    connection: sa.Connection, setup: ErasureSetup, store: str, key: Any, applied: _Applied
-) -> None:
-    """Anonymise, then delete deepest first; then count kept rows and run checks 1-3 (raise to roll back)."""
-    tables = setup.in_store(store)
-    predicates = subject_predicates(connection, setup, store, key)
-    for item in tables:
-        if item.action == "anonymise":
-            applied.add(item.name, _anonymise(connection, setup, item, predicates[item.name]))
-    for item in reversed(tables):
-        if item.action == "delete":
-            if item.links:
-                _unlink_children(connection, item, predicates[item.name], applied)
-            deleted = connection.execute(sa.delete(item.table).where(predicates[item.name])).rowcount
-            applied.add(item.name, int(deleted))
-    # One round trip: the kept rows (for the receipt) and everything checks 1-3 must find empty.
-    probes: dict[str, tuple[sa.Table, sa.ColumnElement[bool]]] = {}
-    for item in tables:
-        where = predicates[item.name]
-        if item.action == "keep":
-            probes[item.name] = (item.table, where)
-        elif item.action == "delete":
-            probes[f"{item.name}: row(s) of the subject remain"] = (item.table, where)
-        elif (form := _rewrite_sql(setup, item)[2]) is not None:
-            probes[f"{item.name}: row(s) not in anonymised form"] = (
-                item.table,
-                sa.and_(where, sa.not_(form)),
-            )
-    if store == setup.identity.entry.store and applied.lookups:
-        table, key_column = setup.identity.table, setup.identity.table.c[setup.graph.definition.key]
-        held = sa.or_(*(table.c[column] == value for column, value in applied.lookups))
-        probes[f"{setup.identity.name}: a lookup value remains"] = (table, sa.and_(key_column == key, held))
-    problems = []
-    for label, n in count_rows(connection, probes).items():
-        if ": " not in label:
-            applied.add(label, n)
-        elif n:
-            problems.append(f"{label} ({n})")
-    if problems:
-        raise VerificationError(f"erasure not verified, rolled back, nothing changed: {'; '.join(problems)}")
-    deleted_tables = ", ".join(t.name for t in tables if t.action == "delete") or "none"
-    applied.checks.append(f"{store}: no row of the subject left in deleted tables ({deleted_tables})")
-    if any(t.action == "anonymise" for t in tables):
-        applied.checks.append(f"{store}: anonymised columns hold anonymised values")
-    if store == setup.identity.entry.store and applied.lookups:
-        names = ", ".join(c for c, _ in applied.lookups)
-        applied.checks.append(f"lookup columns ({names}) no longer hold the subject's values")
-
-
-def _rewrite_sql(
-    setup: ErasureSetup, item: ErasureTable
-) -> tuple[dict[str, Any], Predicate | None, Predicate | None]:
-    """An anonymised table's SET clause, "every column is anonymised" (None when some operator's output
-    cannot be recognised) and "every recognisable column is"; built once per setup, as operators build
-    these expressions slowly in Python (and one object each keeps SQLAlchemy's compiled cache warm)."""
-    if item.name not in setup.memo:
-        values: dict[str, Any] = {}
-        tests, every = [], True
-        for rewrite in item.rewrites:
-            column = item.table.c[rewrite.column]
-            done = rewrite.operator.applied(rewrite.options, column, rewrite.context)
-            new = rewrite.operator.sql(rewrite.options, column, item.key, rewrite.context)
-            # A value anonymised before (e.g. by retention) stays: an hmac of its token would break the
-            # link retention's tokens give.
-            values[rewrite.column] = new if done is None else sa.case((done, column), else_=new)
-            every = every and done is not None
-            tests += [] if done is None else [done]  # operators count a NULL as applied
-        form = sa.and_(*tests) if tests else None
-        setup.memo[item.name] = (values, form if every else None, form)
-    result: tuple[dict[str, Any], Predicate | None, Predicate | None] = setup.memo[item.name]
-    return result
-
-
-def _anonymise(connection: sa.Connection, setup: ErasureSetup, item: ErasureTable, where: Predicate) -> int:
-    """Rewrite the subject's rows of one table set-based; values already anonymised stay as they are."""
-    values, handled, _ = _rewrite_sql(setup, item)
-    condition = where if handled is None else sa.and_(where, sa.not_(handled))
-    return int(connection.execute(sa.update(item.table).where(condition).values(values)).rowcount)
-
-
-def _unlink_children(
-    connection: sa.Connection, item: ErasureTable, where: sa.ColumnElement[bool], applied: _Applied
-) -> None:
-    """Detach (nullable key) or delete (NOT NULL key) the rows of other tables pointing at doomed rows."""
-    if len(item.key) != 1:
-        raise SchemaMismatchError(f"{item.name}: a table with children needs a single-column primary key")
-    keys = list(connection.execute(sa.select(item.key[0]).where(where)).scalars())
-    for label, n in _unlink(connection, list(item.links), item.table, keys).items():
-        table, _, kind = label.partition(" (")
-        name = f"{item.entry.store}.{table}"
-        if kind == "detach)":
-            applied.detached[name] = applied.detached.get(name, 0) + n
-        elif n:  # deleted with their parent: the subject's rows, or another table's (NOT NULL key)
-            applied.add(name, n)
-
-
-def _chunks(values: list[Any]) -> list[list[Any]]:
-    return [values[i : i + CHUNK] for i in range(0, len(values), CHUNK)]
-
-
-def _unlink(
-    connection: sa.Connection, links: list[ChildLink], parent: sa.Table, keys: list[Any]
-) -> dict[str, int]:
-    """``retention_cascade.delete_children`` with the parents' keys as values (erasure_plan says why)."""
-    counts: dict[str, int] = {}
-    pk = next(iter(parent.primary_key.columns))
-    for link in links:
-        values = keys
-        if link.parent_column != pk.name:  # a foreign key to another unique column of the parent
-            select = sa.select(parent.c[link.parent_column])
-            values = [v for c in _chunks(keys) for v in connection.execute(select.where(pk.in_(c))).scalars()]
-        n = 0
-        for chunk in _chunks(values):
-            statement: sa.Executable
-            if link.detach:
-                statement = (
-                    sa.update(link.table).where(link.fk_column.in_(chunk)).values({link.fk_column.name: None})
-                )
-            else:
-                if link.children:
-                    child_pk = list(link.table.primary_key.columns)
-                    if len(child_pk) != 1:
-                        raise SchemaMismatchError(
-                            f"{link.table.name}: cascading needs a single-column primary key"
-                        )
-                    children = list(
-                        connection.execute(sa.select(child_pk[0]).where(link.fk_column.in_(chunk))).scalars()
-                    )
-                    for label, m in _unlink(connection, link.children, link.table, children).items():
-                        counts[label] = counts.get(label, 0) + m
-                statement = sa.delete(link.table).where(link.fk_column.in_(chunk))
-            n += int(connection.execute(statement).rowcount)
-        counts[link.label] = counts.get(link.label, 0) + n
-    return counts
-
-
-# ------------------------------------------------------------------------------------------- verifying
-
-
-def _verify_resolution(
-    setup: ErasureSetup, key: Any, identifier: str, applied: _Applied, connection: sa.Connection
-) -> list[str]:
-    """Check 4, after the commit: neither the identifier nor a captured lookup value finds the subject."""
-    texts = list(dict.fromkeys([identifier, *(str(v) for _, v in applied.lookups)]))
-    if setup.identity.action != "delete" and str(key) in {t.strip() for t in texts}:
-        texts = [t for t in texts if t.strip() != str(key)]
-        applied.checks.append(f"the key stays: {setup.identity.name} is kept pseudonymised, its key resolves")
-    found = []
-    for text in texts:
-        try:
-            found.append(resolve_key(setup, text, connection, tokens=False))
-        except SubjectError:
-            continue  # nobody, or several others sharing the value (check 3 cleared the subject's own row)
-    applied.checks.append(f"{len(texts)} identifier value(s) no longer find the subject")
-    return ["an identifier still finds the subject"] if key in found else []
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

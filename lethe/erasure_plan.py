@@ -83,7 +83,7 @@ class ErasureSetup:
     graph: SubjectGraph
     tables: list[ErasureTable] = field(default_factory=list)
     ensured: set[str] = field(default_factory=set)  # stores whose operators' needs (pgcrypto) were checked
-    memo: dict[str, Any] = field(default_factory=dict)  # SQL built once per table (lethe.erasure)
+    memo: dict[str, Any] = field(default_factory=dict)  # SQL built once per table (lethe.erasure_apply)
 
     @property
     def identity(self) -> ErasureTable:

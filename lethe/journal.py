@@ -1,4 +1,4 @@
-"""The batch journal: a record of each applied batch, written in the batch's own transaction.
+"""The journal: a record of each applied batch or request, written in the change's own transaction.
 
 Crash safety rests on it. A batch's change and its journal row commit together in the store, so after any
 crash a batch is either applied and journalled, or neither. The evidence ledger may live in another
@@ -7,8 +7,14 @@ between) is copied by the next run (``transfer_pending``), and a copy that reach
 marked is recognised by its ``journal`` detail, so nothing is recorded twice. Runs of different rules
 share a store's journal, so copying holds a lock on it (waiting for another run's copy to finish).
 
-The table ``lethe_journal`` is created in the store on the first enforcing run (Lethe's only table in a
-user's database besides ``lethe_`` lock files on SQLite). It holds counts and keyed fingerprints, never values.
+Data-subject requests that change a store (erasure, rectification, restriction; ``lethe.requests_journal``)
+journal the same way: their row holds the request's whole ledger entry (``record_entry``), plus keyed
+fingerprints of the identifiers that named the subject, by which a retry finds it (``find_entry``). A
+retention batch's row holds its counts and fingerprints; ``transfer_pending`` copies both kinds.
+
+The table ``lethe_journal`` is created in the store on the first enforcing run or request that changes it
+(Lethe's only tables in a user's database besides the restriction register and ``lethe_`` lock files on
+SQLite). It holds counts and keyed fingerprints, never values.
 Each row has a random ``uid``, part of the reference the ledger entry carries: several databases may share one
 ledger under the same store name, and their journal ids collide. A journal made by an earlier version is
 upgraded in place (``uid`` added; MariaDB's ``body`` widened to LONGTEXT); its older rows keep the
@@ -19,7 +25,9 @@ from __future__ import annotations
 
 import json
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,9 +36,11 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from lethe.crypto import canonical_json
 from lethe.dialects import exclusive_lock
 from lethe.errors import StoreError
 from lethe.ledger import Ledger, LedgerEntry
+from lethe.ledger_entry import parse_body, signed_body
 from lethe.stores import ensure_table, safe_url
 
 JOURNAL_TABLE = "lethe_journal"
@@ -57,10 +67,18 @@ def journal_table(metadata: sa.MetaData | None = None) -> sa.Table:
     )
 
 
+_TABLE = journal_table()  # one Table object, so statements on it hit SQLAlchemy's compiled cache
+_ready: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose journal is known to be current
+
+
 def ensure_journal(engine: Engine) -> sa.Table:
-    """Create the journal table in the store when it is missing, or upgrade an older one; return it."""
-    table = journal_table()
-    ensure_table(engine, table)
+    """Create the journal table in the store when it is missing, or upgrade an older one; return it.
+
+    Checked once per engine: a request that runs many times in one process does not reflect it each time.
+    """
+    if engine in _ready:
+        return _TABLE
+    ensure_table(engine, _TABLE)
     try:
         if _outdated(engine):
             # Under the journal's lock: two runs upgrading at once would add the column twice.
@@ -70,7 +88,8 @@ def ensure_journal(engine: Engine) -> sa.Table:
         raise StoreError(
             f"cannot read or upgrade {JOURNAL_TABLE} in {safe_url(engine.url)} ({exc.__class__.__name__})"
         ) from None
-    return table
+    _ready.add(engine)
+    return _TABLE
 
 
 def _outdated(engine: Engine) -> list[str]:
@@ -125,6 +144,45 @@ def record_batch(
         "started_at": started_at.isoformat(),
         "ended_at": now.isoformat(),
     }
+    text = json.dumps(body, separators=(",", ":"))
+    return _insert(connection, table, run_id, flow, rule, batch_no, action, policy_hash, text, now)
+
+
+def record_entry(
+    connection: sa.Connection,
+    table: sa.Table,
+    entry: LedgerEntry,
+    *,
+    part: int = 1,
+    match: Sequence[str] = (),
+) -> int:
+    """Insert a journal row holding a whole ledger entry (a request's change) inside its transaction.
+
+    ``part`` numbers the rows of one change that spans several stores; ``match`` holds keyed fingerprints
+    (of the identifiers that named the subject) by which a retry finds the change (``find_entry``); they
+    stay in the journal and are not copied into the ledger.
+    """
+    now = datetime.now(UTC)
+    text = canonical_json({"entry": signed_body(entry, now), "match": list(match)}).decode("utf-8")
+    return _insert(
+        connection, table, entry.run_id, entry.flow, entry.rule or "", part, entry.action, entry.policy_hash,
+        text, now,
+    )  # fmt: skip
+
+
+def _insert(
+    connection: sa.Connection,
+    table: sa.Table,
+    run_id: str,
+    flow: str,
+    rule: str,
+    batch_no: int,
+    action: str,
+    policy_hash: str,
+    body: str,
+    now: datetime,
+) -> int:
+    """Insert one journal row with a fresh uid; return its id."""
     result = connection.execute(
         table.insert().values(
             run_id=run_id,
@@ -133,7 +191,7 @@ def record_batch(
             batch_no=batch_no,
             action=action,
             policy_hash=policy_hash,
-            body=json.dumps(body, separators=(",", ":")),
+            body=body,
             created_at=now,
             uid=uuid.uuid4().hex,
         )
@@ -144,8 +202,44 @@ def record_batch(
     return int(inserted[0])
 
 
+def find_entry(
+    engine: Engine, store: str, *, flow: str, action: str, match: Sequence[str]
+) -> tuple[str, LedgerEntry] | None:
+    """The latest journalled entry of ``flow``/``action`` that one of ``match`` names: (its reference, entry)."""
+    if not match:
+        return None
+    table = _TABLE
+    # The fingerprints are searched in the body's text, then confirmed in its "match" list.
+    named = sa.or_(*(table.c.body.contains(f'"{m}"', autoescape=True) for m in match))
+    query = sa.select(table).where(table.c.flow == flow, table.c.action == action, named)
+    try:
+        if not sa.inspect(engine).has_table(JOURNAL_TABLE):
+            return None
+        with engine.connect() as connection:
+            rows = connection.execute(query.order_by(table.c.id.desc())).all()
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot read {JOURNAL_TABLE} in {safe_url(engine.url)} ({exc.__class__.__name__})"
+        ) from None
+    for row in rows:
+        body = json.loads(row.body)
+        if "entry" in body and set(match) & set(body.get("match", ())):
+            return journal_ref(store, row), _stored_entry(row.id, body)
+    return None
+
+
+def _stored_entry(row_id: int, body: Mapping[str, Any]) -> LedgerEntry:
+    """The ledger entry a request's journal row holds."""
+    return parse_body(row_id, json.dumps(body["entry"]))[1]
+
+
 def _entry(store: str, row: sa.Row[Any]) -> LedgerEntry:
+    """The ledger entry of a journal row: a request's whole entry, or a retention batch's facts."""
     body = json.loads(row.body)
+    reference: dict[str, str | int] = {"store": store, "journal": journal_ref(store, row)}
+    if "entry" in body:
+        entry = _stored_entry(row.id, body)
+        return replace(entry, details={**entry.details, **reference})
     return LedgerEntry(
         run_id=row.run_id,
         flow=row.flow,
@@ -157,7 +251,7 @@ def _entry(store: str, row: sa.Row[Any]) -> LedgerEntry:
         rule=row.rule,
         counts=body["counts"],
         fingerprints=body["fingerprints"],
-        details={"store": store, "journal": journal_ref(store, row), "batch": row.batch_no},
+        details={**reference, "batch": row.batch_no},
     )
 
 
@@ -173,15 +267,22 @@ def transfer_pending(engine: Engine, store: str, ledger: Ledger) -> int:
     so copying is serialised by a lock on the journal: two runs reading the same unmarked row at once would
     otherwise both append it.
     """
-    if not sa.inspect(engine).has_table(JOURNAL_TABLE):
+    if engine not in _ready and not sa.inspect(engine).has_table(JOURNAL_TABLE):
         return 0
+    # Nothing pending, nothing to copy: a row committed after this look belongs to a run that copies it.
+    with engine.connect() as connection:
+        if connection.execute(_PENDING).first() is None:
+            return 0
     with exclusive_lock(engine, JOURNAL_TABLE, wait=TRANSFER_WAIT_SECONDS):
         return _transfer(engine, store, ledger)
 
 
+_PENDING = sa.select(_TABLE.c.id).where(_TABLE.c.ledger_seq.is_(None)).limit(1)
+
+
 def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
     """``transfer_pending`` under the journal's lock."""
-    table = journal_table()
+    table = _TABLE
     with engine.connect() as connection:
         pending = connection.execute(
             sa.select(table).where(table.c.ledger_seq.is_(None)).order_by(table.c.id)

@@ -210,6 +210,25 @@ class Ledger:
         except SQLAlchemyError as exc:
             raise LedgerError(f"cannot write the ledger at {self._url}") from exc
 
+    def check_writable(self) -> None:
+        """Refuse now, before a change, when an entry could not be appended: schema, write lock, head MAC.
+
+        Opens the write transaction an append opens (so it waits for the write lock as long as an append
+        would: SQLite's ``timeout``, PostgreSQL's ``lock_timeout``, MariaDB's ``innodb_lock_wait_timeout``),
+        checks the head under the key, and rolls back. A wrong key or a forged head raises
+        LedgerTamperedError; a lock not obtained, or a database that refuses writes, LedgerError.
+        """
+        self.create_schema()
+        try:
+            with self._write_transaction(commit=False) as conn:
+                self._chain_start(conn)
+        except SQLAlchemyError as exc:
+            cause = type(getattr(exc, "orig", None) or exc).__name__  # the class only: drivers echo values
+            raise LedgerError(
+                f"the ledger at {self._url} cannot be written now ({cause}): another writer holds its "
+                "lock beyond the lock timeout, or the database refuses writes; nothing was changed"
+            ) from exc
+
     def entries(
         self, since_seq: int = 0, limit: int | None = None, *, run_id: str | None = None
     ) -> Iterator[RecordedEntry]:
@@ -280,11 +299,16 @@ class Ledger:
             return own.execute(query).first()
 
     @contextmanager
-    def _write_transaction(self) -> Iterator[sa.Connection]:
-        """A transaction that holds the write lock from its first read, so two appenders serialise."""
+    def _write_transaction(self, *, commit: bool = True) -> Iterator[sa.Connection]:
+        """A transaction that holds the write lock from its first read, so two appenders serialise.
+
+        Committed at the end, or rolled back without ``commit`` (``check_writable`` only takes the lock).
+        """
         if self._engine.dialect.name != "sqlite":
-            with self._engine.begin() as conn:
+            with self._engine.connect() as conn, conn.begin() as transaction:
                 yield conn
+                if not commit:
+                    transaction.rollback()
             return
         # pysqlite defers BEGIN until the first write; take the lock up front with BEGIN IMMEDIATE.
         with self._engine.connect() as conn:
@@ -292,23 +316,26 @@ class Ledger:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
                 yield conn
-                conn.exec_driver_sql("COMMIT")
+                conn.exec_driver_sql("COMMIT" if commit else "ROLLBACK")
             except BaseException:
                 with suppress(SQLAlchemyError):
                     conn.exec_driver_sql("ROLLBACK")
                 raise
 
-    def _append_locked(self, conn: sa.Connection, batch: list[LedgerEntry]) -> list[RecordedEntry]:
-        """Chain ``batch`` after the head and write entries and head on ``conn`` (already locked)."""
+    def _chain_start(self, conn: sa.Connection) -> tuple[sa.Row[Any] | None, int, bytes]:
+        """The head row (locked on ``conn``), the last seq and the last MAC, after checking the head."""
         head = self._read_head(conn)
         if head is None:
             if conn.execute(sa.select(ledger_table.c.seq).limit(1)).first() is not None:
                 raise LedgerTamperedError("head row missing while entries exist: refusing to append")
-            seq, prev = 0, ZERO_MAC
-        elif not self._head_ok(head):
+            return None, 0, ZERO_MAC
+        if not self._head_ok(head):
             raise LedgerTamperedError("head MAC invalid: refusing to append (wrong key or forged head)")
-        else:
-            seq, prev = int(head.seq), bytes.fromhex(head.mac)
+        return head, int(head.seq), bytes.fromhex(head.mac)
+
+    def _append_locked(self, conn: sa.Connection, batch: list[LedgerEntry]) -> list[RecordedEntry]:
+        """Chain ``batch`` after the head and write entries and head on ``conn`` (already locked)."""
+        head, seq, prev = self._chain_start(conn)
         recorded_at = datetime.now(UTC)
         rows: list[dict[str, object]] = []
         recorded: list[RecordedEntry] = []

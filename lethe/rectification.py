@@ -7,6 +7,11 @@ and each value is converted to the column's type and checked against its length 
 value that does not fit is refused with a message naming the column, never the value. The ledger records
 the fingerprint of the subject's key and the NAMES of the changed columns, never an old or a new value.
 
+Both change a store only after the ledger is known to be writable, and journal the change in the same
+store transaction (``lethe.requests_journal``): the ledger gets the journalled entry after the commit, or
+the next run on the store copies it there when this one died in between. A rectification retried after such
+a crash, by a lookup value it changed, is answered ``completed-earlier`` rather than "not found".
+
 ``restrict_subject`` and ``lift_restriction`` put the subject in the restriction register
 (``lethe.restriction``) or take it out; processing flows and exports exclude registered subjects, while
 retention and erasure still apply to them (Art. 18(2): storage is not stopped by restriction).
@@ -28,9 +33,20 @@ from lethe.errors import StoreError, SubjectError, VerificationError
 from lethe.ledger import Ledger, LedgerEntry
 from lethe.policy import Policy, TableRef
 from lethe.requests import RequestError, SubjectRef, resolve_for_request, track_request, type_name
+from lethe.requests_journal import (
+    COMPLETED_EARLIER,
+    CompletedEarlier,
+    answer_completed_earlier,
+    copy_evidence,
+    identifier_prints,
+    journal_change,
+    prepare_evidence,
+    remembering,
+)
 from lethe.retention_sql import reflect_table
 from lethe.settings import Settings
 from lethe.stores import ColumnInfo, Stores
+from lethe.subjects import resolve_subject
 
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
@@ -48,6 +64,7 @@ class RectificationResult:
     request_id: str | None
     started_at: datetime
     ended_at: datetime
+    outcome: str = "completed"  # or completed-earlier: a retry of a rectification an interrupted run made
 
 
 def convert_value(column: ColumnInfo, sql_type: sa.types.TypeEngine[Any], text: str | None) -> Any:
@@ -110,11 +127,8 @@ def rectify_subject(
 ) -> RectificationResult:
     """Update declared columns of one subject's identity row in one transaction; record names, not values."""
     started = datetime.now(UTC)
-    definition = policy.subjects.get(subject)
-    if definition is None:
-        raise SubjectError(
-            f"unknown subject {subject!r}; the policy defines {', '.join(sorted(policy.subjects))}"
-        )
+    store = _subject_store(policy, subject)
+    definition = policy.subjects[subject]
     if not changes:
         raise RequestError("nothing to rectify: give at least one column=value")
     allowed = definition.rectification.columns
@@ -129,10 +143,33 @@ def rectify_subject(
     values = {
         name: convert_value(info.column(name), table.c[name].type, text) for name, text in changes.items()
     }
-    ref = resolve_for_request(
-        policy, stores, settings, subject, identifier, request_type="rectification", ledger=ledger,
-        run_id=run_id, flow="rectification", action="rectify", started_at=started, request_id=request_id,
+    journals = prepare_evidence(ledger, stores, [store])
+    resolve = remembering(
+        lambda text: resolve_subject(policy, stores, subject, text, settings), stores, store, settings, subject,
+        flow="rectification", action="rectify",
     )  # fmt: skip
+    try:
+        ref = resolve_for_request(
+            policy, stores, settings, subject, identifier, request_type="rectification", ledger=ledger,
+            run_id=run_id, flow="rectification", action="rectify", started_at=started, resolve=resolve,
+            request_id=request_id,
+        )  # fmt: skip
+    except CompletedEarlier as earlier:
+        request_id = answer_completed_earlier(
+            settings,
+            ledger,
+            earlier,
+            run_id=run_id,
+            policy_hash=policy.hash,
+            action="rectify",
+            started=started,
+        )
+        done = earlier.entry
+        names = str(done.details.get("columns") or "")
+        return RectificationResult(
+            subject, done.fingerprints[0], tuple(names.split(",")) if names else (), done.counts.get("rows", 0),
+            run_id, request_id, started, datetime.now(UTC), COMPLETED_EARLIER,
+        )  # fmt: skip
     columns = tuple(sorted(values))
     key_column = table.c[definition.key]
 
@@ -153,7 +190,7 @@ def rectify_subject(
         request_id=request_id,
     ) as request:
         try:
-            with stores.engine(definition.store).begin() as connection:
+            with stores.engine(store).begin() as connection:
                 taken = [
                     name
                     for name in definition.lookup
@@ -178,9 +215,14 @@ def rectify_subject(
                 )
                 if rows != 1:
                     raise VerificationError(f"rectification changed {rows} rows instead of 1; rolled back")
+                # The identifier (and the key) name the change, so a retry by an old value finds it.
+                named = identifier_prints(settings, subject, [identifier, ref.key])
+                journal_change(
+                    connection, journals[store], record("completed", request.id, rows), match=named
+                )
         except SQLAlchemyError as exc:
-            raise StoreError(f"store {definition.store}: rectification failed ({type_name(exc)})") from None
-        ledger.append(record("completed", request.id, rows))
+            raise StoreError(f"store {store}: rectification failed ({type_name(exc)})") from None
+        copy_evidence(ledger, stores, [store], "rectification")
         request.finish("completed", f"rectified: {', '.join(columns)}")
     return RectificationResult(
         subject, ref.key_fingerprint, columns, rows, run_id, request.id, started, datetime.now(UTC)
@@ -242,24 +284,30 @@ def restrict_subject(
         raise RequestError(f"unknown ground {ground!r}; valid: {', '.join(restriction.GROUNDS)}")
     _check_activities(policy, subject, activities)
     kind: restriction.Kind = "objection" if objection else "restriction"
+    store = _subject_store(policy, subject)
+    journals = prepare_evidence(ledger, stores, [store])
     ref = resolve_for_request(
         policy, stores, settings, subject, identifier, request_type=kind, ledger=ledger, run_id=run_id,
         flow="restriction", action=f"{kind}.add", started_at=started, request_id=request_id,
     )  # fmt: skip
-    engine = stores.engine(policy.subjects[subject].store)
     with track_request(
         settings, kind, subject, ref.key_fingerprint, received_at=received_at, request_id=request_id
     ) as request:
+
+        def journal(connection: sa.Connection, ids: list[int]) -> None:
+            entry = _restriction_entry(
+                policy, ref, f"{kind}.add", run_id, started, request.id, len(ids), ground
+            )
+            journal_change(connection, journals[store], entry)
+
         try:
             ids = restriction.restrict(
-                engine, subject=subject, subject_key=ref.key, kind=kind, ground=ground, activities=activities,
-                request_id=request.id,
+                stores.engine(store), subject=subject, subject_key=ref.key, kind=kind, ground=ground,
+                activities=activities, request_id=request.id, journal=journal,
             )  # fmt: skip
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot register the {kind} ({type_name(exc)})") from None
-        ledger.append(
-            _restriction_entry(policy, ref, f"{kind}.add", run_id, started, request.id, len(ids), ground)
-        )
+        copy_evidence(ledger, stores, [store], "restriction")
         scope = ", ".join(activities) or "every activity that respects restriction"
         request.finish("completed", f"{kind} registered ({ground}) for {scope}")
     return RestrictionResult(
@@ -279,18 +327,33 @@ def lift_restriction(
 ) -> RestrictionResult:
     """End every active restriction and objection of the subject (Art. 18(3): tell the subject first)."""
     started = datetime.now(UTC)
+    store = _subject_store(policy, subject)
+    journals = prepare_evidence(ledger, stores, [store])
     ref = resolve_for_request(
         policy, stores, settings, subject, identifier, request_type="restriction", ledger=ledger,
         run_id=run_id, flow="restriction", action="restriction.lift", register=False, started_at=started,
     )  # fmt: skip
+
+    def journal(connection: sa.Connection, lifted: int) -> None:
+        entry = _restriction_entry(policy, ref, "restriction.lift", run_id, started, None, lifted, None)
+        journal_change(connection, journals[store], entry)
+
     try:
-        lifted = restriction.lift(
-            stores.engine(policy.subjects[subject].store), subject=subject, subject_key=ref.key
-        )
+        lifted = restriction.lift(stores.engine(store), subject=subject, subject_key=ref.key, journal=journal)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot lift the restriction ({type_name(exc)})") from None
-    ledger.append(_restriction_entry(policy, ref, "restriction.lift", run_id, started, None, lifted, None))
+    copy_evidence(ledger, stores, [store], "restriction")
     return RestrictionResult(subject, ref.key_fingerprint, "lift", None, (), lifted, run_id, None)
+
+
+def _subject_store(policy: Policy, subject: str) -> str:
+    """The store of the subject's identity table (its register and journal); an unknown kind is refused."""
+    definition = policy.subjects.get(subject)
+    if definition is None:
+        raise SubjectError(
+            f"unknown subject {subject!r}; the policy defines {', '.join(sorted(policy.subjects))}"
+        )
+    return definition.store
 
 
 def _restriction_entry(

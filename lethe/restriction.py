@@ -12,7 +12,7 @@ comparisons cast the other side to text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -85,8 +85,12 @@ def restrict(
     activities: Sequence[str] = (),
     request_id: str | None = None,
     now: datetime | None = None,
+    journal: Callable[[sa.Connection, list[int]], None] | None = None,
 ) -> list[int]:
-    """Add active entries (one per activity, or one for all); return their ids. Repeats are not duplicated."""
+    """Add active entries (one per activity, or one for all); return their ids. Repeats are not duplicated.
+
+    ``journal`` is called with the ids on the same transaction before it commits (the change's evidence).
+    """
     if ground not in GROUNDS:
         raise SubjectError(f"unknown ground {ground!r}; valid: {', '.join(GROUNDS)}")
     table = ensure_register(engine)
@@ -114,11 +118,23 @@ def restrict(
                 )
             )  # fmt: skip
             ids.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
+        if journal is not None:
+            journal(connection, ids)
     return ids
 
 
-def lift(engine: Engine, *, subject: str, subject_key: Any, now: datetime | None = None) -> int:
-    """End every active entry of a subject (Art. 18(3): the subject is told before); return how many."""
+def lift(
+    engine: Engine,
+    *,
+    subject: str,
+    subject_key: Any,
+    now: datetime | None = None,
+    journal: Callable[[sa.Connection, int], None] | None = None,
+) -> int:
+    """End every active entry of a subject (Art. 18(3): the subject is told before); return how many.
+
+    ``journal`` is called with the count on the same transaction before it commits.
+    """
     table = ensure_register(engine)
     with engine.begin() as connection:
         result = connection.execute(
@@ -130,6 +146,8 @@ def lift(engine: Engine, *, subject: str, subject_key: Any, now: datetime | None
             )
             .values(lifted_at=now or datetime.now(UTC))
         )
+        if journal is not None:
+            journal(connection, int(result.rowcount))
     return int(result.rowcount)
 
 

@@ -165,7 +165,7 @@ def rectify_task(
                 ledger=ctx.ledger, run_id=_run_id(), received_at=received, request_id=request_id,
             )  # fmt: skip
             return {
-                "outcome": "completed",
+                "outcome": result.outcome,
                 "columns": sorted(changes),
                 "rows": result.rows,
                 "request": result.request_id,
