@@ -183,7 +183,9 @@ def ensure_pgcrypto(connection: sa.Connection) -> None:
     if schema is None:
         raise OperatorError(
             f"PostgreSQL database {database!r} lacks the pgcrypto extension (hmac, noise and fake compute "
-            "HMACs with it): run `CREATE EXTENSION pgcrypto;` in it as a user allowed to"
+            "HMACs with it): run `CREATE EXTENSION pgcrypto;` in it as a user allowed to create extensions "
+            "there (a superuser, or since PostgreSQL 13 any user with CREATE on the database: pgcrypto is a "
+            "trusted extension), or set `tokens: in_process` on the store to compute the tokens in Lethe"
         )
     raise OperatorError(
         f"pgcrypto is installed in schema {schema!r} of database {database!r}, which is not on the "
