@@ -12,8 +12,9 @@
 
 Values are JSON-safe alike on every engine: decimals as exact text, timestamps as ISO 8601 in UTC (naive
 ones read in the store's ``timezone``), bytes as base64, booleans as booleans (MariaDB's TINYINT(1) too).
-The zip is written to a private temporary file and renamed into place (mode 0600): no partial export is
-ever left, and with a passphrase only the encrypted file (``lethe.export_crypto``) is. The ledger gets one
+The zip is written to a private part file (``lethe.export_part``) and renamed into place (mode 0600); with a
+passphrase it is encrypted as it is written (``lethe.export_crypto``), so its plaintext never touches the
+disk. A killed export leaves only its part file, which the next export in the folder removes. The ledger gets one
 entry per request: counts and the keyed fingerprint of the subject's key, never a value. Tables reached only
 through another kind of subject's table are that subject's data: left out, and listed in the manifest.
 """
@@ -25,10 +26,8 @@ import csv
 import hashlib
 import json
 import math
-import os
 import re
 import secrets
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -45,9 +44,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lethe.crypto import fingerprint
 from lethe.errors import AmbiguousSubjectError, StoreError, SubjectError
-from lethe.export_crypto import SUFFIX, check_passphrase, encrypt_to
+from lethe.export_crypto import SUFFIX, SealedStream, check_passphrase, encrypted_output
 from lethe.export_facts import facts_for
 from lethe.export_html import render_index
+from lethe.export_part import part_file, remove_stale_parts
 from lethe.ledger import Ledger, LedgerEntry
 from lethe.ledger_entry import Scalar
 from lethe.policy import Policy
@@ -59,6 +59,11 @@ FORMAT = "lethe-export/1"
 CHUNK = 500  # rows per fetchmany; no server-side cursor: it doubles a per-subject read's time on PostgreSQL
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _DECIMAL = r"^([-+]?[0-9]+(\.[0-9]+)?|NaN|sNaN|[-+]?Infinity)$"
+_READ_CHUNK = 1 << 20
+
+# Test-only hook, None in production: called with a zip member's name once it is written, so that
+# tests/export_worker.py can kill an export in the middle of writing its file.
+_after_member: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -259,6 +264,8 @@ def _member(
 
         yield write
     files.append({"name": name, "bytes": info.file_size, "sha256": digest.hexdigest()})  # size set on close
+    if _after_member is not None:
+        _after_member(name)
 
 
 def _dumps(value: Any) -> str:
@@ -270,7 +277,7 @@ def _csv_cell(value: Any) -> Any:
 
 
 def _write_zip(
-    handle: IO[bytes],
+    handle: IO[bytes] | SealedStream,
     head: dict[str, str],
     extra: dict[str, Any],
     facts: dict[str, Any],
@@ -309,6 +316,15 @@ def _write_zip(
         manifest = {**head, **extra, "tables": {t.name: len(rows) for t, rows in tables}, "files": files}
         with _member(archive, "manifest.json", moment, []) as write:
             write(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n")
+
+
+def _file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def export_subject(
@@ -358,23 +374,19 @@ def export_subject(
         run_id=run_id, unreachable_tables=plan.unreachable, other_subjects_tables=plan.other_subjects
     )
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(out_dir)  # left by killed exports: plain ones hold personal data in clear
     name = f"export-{subject}-{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}.zip"
-    fd, temp_name = tempfile.mkstemp(dir=out_dir, prefix=".lethe-", suffix=".part")  # mode 0600
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "w+b") as handle:
-            _write_zip(handle, head, extra, facts_for(policy, subject).as_dict(), plan, collected, moment)
-            handle.flush()
-            os.fsync(handle.fileno())
-        zip_sha = hashlib.sha256(temp.read_bytes()).hexdigest()
-        if passphrase is None:
-            path, sha = out_dir / name, zip_sha
-            os.replace(temp, path)
-        else:
-            path = encrypt_to(temp, out_dir / (name + SUFFIX), passphrase)
-            sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    finally:
-        temp.unlink(missing_ok=True)
+    facts = facts_for(policy, subject).as_dict()
+    if passphrase is None:
+        path = out_dir / name
+        with part_file(path) as handle:
+            _write_zip(handle, head, extra, facts, plan, collected, moment)
+        zip_sha = sha = _file_sha256(path)
+    else:
+        path = out_dir / (name + SUFFIX)
+        with encrypted_output(path, passphrase) as sealed:
+            _write_zip(sealed, head, extra, facts, plan, collected, moment)
+        zip_sha, sha = sealed.plain_sha256.hexdigest(), _file_sha256(path)
     counts = {t.name: len(rows) for t, rows in zip(plan.tables, collected, strict=True)}
     scope = f"{definition.store}.{definition.table}"
     fps = [] if master is None else [fingerprint(master, scope, key)]
