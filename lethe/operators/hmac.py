@@ -19,6 +19,7 @@ from lethe.operators.dialects import (
     column_key,
     hmac_hex,
     hmac_hex_sql,
+    sql_key,
 )
 from lethe.operators.keyed import KeyedDigestOperator
 
@@ -51,6 +52,7 @@ class HmacOperator(KeyedDigestOperator):
     """HMAC-SHA256 under a per-column key (HKDF of the master key), computed inside the database."""
 
     name = "hmac"
+    purpose = PURPOSE
     options_model = HmacOptions
     writes: ClassVar[frozenset[TypeKind]] = frozenset({"text"})
     recognisable = True
@@ -89,8 +91,9 @@ class HmacOperator(KeyedDigestOperator):
     ) -> Expression:
         """The prefix followed by the digest computed in SQL; NULL stays NULL (concatenation with NULL)."""
         assert isinstance(options, HmacOptions)
-        key_ = column_key(ctx.master_key, PURPOSE, ctx.scope, ctx.key_version)
-        digest = hmac_hex_sql(ctx.dialect, value, key_, options.length)
+        digest = hmac_hex_sql(
+            ctx.dialect, value, sql_key(ctx.master_key, PURPOSE, ctx.scope, ctx.key_version), options.length
+        )
         return sa.literal(TOKEN_PREFIX.format(version=ctx.key_version), sa.String).concat(digest)
 
     @classmethod
