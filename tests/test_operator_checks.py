@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 from lethe.errors import OperatorError
 from lethe.operators import OPERATORS, ColumnShape, OperatorContext
+from lethe.operators.dialects import binlog_problem
 from lethe.operators.hmac import HmacOperator, HmacOptions, hmac_token
 
 MASTER = bytes(range(32))
@@ -67,3 +68,28 @@ def test_pgcrypto_missing_message_is_whole(db_engine: Engine) -> None:
         "superuser, or since PostgreSQL 13 any user with CREATE on the database: pgcrypto is a trusted "
         "extension), or set `tokens: in_process` on the store to compute the tokens in Lethe"
     )
+
+
+@pytest.mark.parametrize("binlog_format", ["STATEMENT", "MIXED"])
+def test_a_statement_binlog_would_copy_the_pads(binlog_format: str) -> None:
+    """MariaDB replays user variables from a STATEMENT or MIXED binlog: Lethe refuses to bind keys there."""
+    assert binlog_problem(1, binlog_format) == (
+        f"MariaDB writes a binary log in {binlog_format} format, which records the user variables holding "
+        "the column keys of hmac, noise and fake with every statement that reads them: set binlog_format to "
+        "ROW (globally, or for Lethe's sessions with the URL parameter `init_command=SET SESSION "
+        "binlog_format=ROW`), or set `tokens: in_process` on the store to compute the tokens in Lethe"
+    )
+    assert binlog_problem(1, "ROW") is None and binlog_problem(0, binlog_format) is None
+
+
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
+def test_mariadb_binlog_is_read_from_the_session(db_engine: Engine) -> None:
+    """The check reads the server's settings (the test server writes no binary log)."""
+    ctx = OperatorContext("mysql", "crm.people.name", ColumnShape("text", None, True), MASTER)
+    with db_engine.begin() as conn:
+        log_bin, binlog_format = conn.execute(sa.text("SELECT @@log_bin, @@session.binlog_format")).one()
+        if binlog_problem(log_bin, binlog_format) is None:
+            HmacOperator.ensure(conn, ctx)
+        else:
+            with pytest.raises(OperatorError, match="binary log"):
+                HmacOperator.ensure(conn, ctx)

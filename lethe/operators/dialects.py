@@ -238,6 +238,26 @@ def ensure_pgcrypto(connection: sa.Connection) -> None:
     )
 
 
+def binlog_problem(log_bin: Any, binlog_format: Any) -> str | None:
+    """Why a MariaDB binary log would record the keys' pads, or None when it would not."""
+    if not log_bin or str(binlog_format).upper() == "ROW":
+        return None
+    return (
+        f"MariaDB writes a binary log in {binlog_format} format, which records the user variables holding "
+        "the column keys of hmac, noise and fake with every statement that reads them: set binlog_format to "
+        "ROW (globally, or for Lethe's sessions with the URL parameter `init_command=SET SESSION "
+        "binlog_format=ROW`), or set `tokens: in_process` on the store to compute the tokens in Lethe"
+    )
+
+
+def ensure_row_binlog(connection: sa.Connection) -> None:
+    """Raise a clear error when MariaDB's binary log would copy the keys' pads (docs/threat-model.md)."""
+    log_bin, binlog_format = connection.execute(sa.text("SELECT @@log_bin, @@session.binlog_format")).one()
+    problem = binlog_problem(log_bin, binlog_format)
+    if problem is not None:
+        raise OperatorError(problem)
+
+
 def bind_keys(connection: sa.Connection, keys: Iterable[ColumnKey]) -> None:
     """Give the keys' names their values for the current transaction, in one short statement."""
     unique = {key.name: key for key in keys}

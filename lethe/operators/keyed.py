@@ -7,7 +7,13 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 
 from lethe.operators.base import ColumnKey, Operator, OperatorContext
-from lethe.operators.dialects import ensure_pgcrypto, register_sqlite_functions, sql_key
+from lethe.operators.dialects import (
+    ensure_pgcrypto,
+    ensure_row_binlog,
+    is_mysql,
+    register_sqlite_functions,
+    sql_key,
+)
 
 
 class KeyedDigestOperator(Operator):
@@ -31,6 +37,9 @@ class KeyedDigestOperator(Operator):
 
     @classmethod
     def ensure(cls, connection: sa.Connection, ctx: OperatorContext) -> None:
-        """On PostgreSQL, pgcrypto must be installed (and on the search_path)."""
+        """On PostgreSQL, pgcrypto must be installed (and on the search_path); on MariaDB, a binary log
+        must not record statements (it would copy the keys' pads with them)."""
         if ctx.dialect == "postgresql":
             ensure_pgcrypto(connection)
+        elif is_mysql(ctx.dialect):
+            ensure_row_binlog(connection)
