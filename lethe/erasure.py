@@ -209,10 +209,10 @@ def _apply(setup: ErasureSetup, key: Any, identifier: str) -> tuple[_Applied, li
 
 
 def _prepare_operators(connection: sa.Connection, setup: ErasureSetup, store: str) -> None:
-    """Let operators prepare the transaction (SQLite functions, the keys their SQL names) and check the
-    database once (pgcrypto)."""
-    rewrites = [rewrite for item in setup.in_store(store) for rewrite in item.rewrites]
-    prepare_rewrites(connection, rewrites, ensure=store not in setup.ensured)
+    """Let operators prepare the transaction (functions, keys) and check the database once (pgcrypto)."""
+    prepare_rewrites(
+        connection, [r for t in setup.in_store(store) for r in t.rewrites], ensure=store not in setup.ensured
+    )
     setup.ensured.add(store)
 
 
@@ -321,8 +321,7 @@ def _anonymise(connection: sa.Connection, setup: ErasureSetup, item: ErasureTabl
     """Rewrite the subject's rows of one table set-based; values already anonymised stay as they are."""
     values, handled, _ = _rewrite_sql(setup, item)
     condition = where if handled is None else sa.and_(where, sa.not_(handled))
-    in_python = [r for r in item.rewrites if r.operator.in_python(r.context)]
-    if in_python:  # tokens: in_process
+    if in_python := [r for r in item.rewrites if r.operator.in_python(r.context)]:  # tokens: in_process
         return rewrite_in_python(connection, item.table, condition, in_python, values)
     return int(connection.execute(sa.update(item.table).where(condition).values(values)).rowcount)
 

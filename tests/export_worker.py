@@ -34,7 +34,9 @@ def main(config: dict[str, object]) -> None:
     policy = parse_policy(
         DEMO_POLICY.read_text(), source=str(DEMO_POLICY), environ={"LETHE_DEMO_URL": str(config["db_url"])}
     )
-    settings = load_settings({str(k): str(v) for k, v in dict(config["env"]).items()})  # type: ignore[call-overload]
+    env = config["env"]
+    assert isinstance(env, dict)
+    settings = load_settings({str(k): str(v) for k, v in env.items()})
     passphrase = config["passphrase"]
     with Stores(policy) as stores:
         export_subject(
