@@ -350,6 +350,8 @@ def export_subject(
     moment = (now or started).astimezone(UTC)
     if passphrase is not None:
         check_passphrase(passphrase)  # before any work, so a short passphrase costs nothing
+    if out_dir.is_dir():
+        remove_stale_parts(out_dir)  # left by killed exports: plain ones hold personal data in clear
     master = settings.require_master_key() if ledger is not None else None
     plan = plan or plan_export(policy, stores, subject)
     if plan.subject != subject:
@@ -374,7 +376,6 @@ def export_subject(
         run_id=run_id, unreachable_tables=plan.unreachable, other_subjects_tables=plan.other_subjects
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(out_dir)  # left by killed exports: plain ones hold personal data in clear
     name = f"export-{subject}-{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}.zip"
     facts = facts_for(policy, subject).as_dict()
     if passphrase is None:

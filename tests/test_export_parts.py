@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from test_export import DEMO_POLICY, LEDGER_HEX, MASTER_HEX, PASSPHRASE, busiest_customer, only_files
 
 from lethe.demo import DemoSpec, seed
+from lethe.errors import SubjectError
 from lethe.export import export_subject
 from lethe.export_crypto import MAGIC, decrypt_file
 from lethe.export_part import part_file, remove_stale_parts
@@ -192,3 +193,34 @@ def test_a_part_is_private_and_locked(tmp_path: Path) -> None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         finally:
             os.close(fd)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_stale_parts_go_even_when_the_request_fails_and_before_a_decryption(
+    shop: tuple[Policy, Stores], settings: Settings, ledger: Ledger, tmp_path: Path
+) -> None:
+    """An unknown subject still sweeps the folder; a killed decryption's plaintext goes with the next one."""
+    policy, stores = shop
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".lethe-dead.part").write_bytes(b"PK\x03\x04 plain")
+    with pytest.raises(SubjectError):
+        export_subject(policy, stores, "customer", "nobody@example.invalid", out, settings=settings,
+                       ledger=ledger, run_id="x")  # fmt: skip
+    assert only_files(out) == []
+    sealed = export_subject(
+        policy,
+        stores,
+        "customer",
+        "3",
+        out,
+        settings=settings,
+        ledger=ledger,
+        run_id="y",
+        passphrase=PASSPHRASE,
+    )
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / ".lethe-killed.part").write_bytes(b"PK\x03\x04 unauthenticated plaintext")
+    opened = decrypt_file(sealed.path, PASSPHRASE, plain)
+    assert only_files(plain) == [opened]
