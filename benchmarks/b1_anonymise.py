@@ -28,7 +28,7 @@ from benchmarks.harness import LETHE, Result, Target, Work, pair_results, run_ro
 from benchmarks.seeding import EngineName, dataset
 from benchmarks.tables import CUTOFF, PEOPLE_RULE, TABLE, people, people_metadata, seed_people
 from lethe.operators import ColumnShape, OperatorContext
-from lethe.operators.dialects import column_key
+from lethe.operators.dialects import bind_keys, column_key
 from lethe.operators.generalise import GeneraliseOperator, GeneraliseOptions
 from lethe.operators.hmac import TOKEN_PREFIX, HmacOperator, HmacOptions
 from lethe.stores import create_store_engine
@@ -72,11 +72,13 @@ def _set_clause(table: sa.Table, dialect: str) -> dict[str, Any]:
 
 
 def _prepare(connection: sa.Connection, dialect: str) -> None:
-    """Register the SQLite functions the expressions call (what ``Operator.prepare`` does for Lethe)."""
+    """Register the SQLite functions the expressions call and bind the transaction's keys (what
+    ``operators.apply.prepare_rewrites`` does for Lethe)."""
     raw = connection.connection.driver_connection
     for name, ctx in _contexts(dialect).items():
         operator = HmacOperator if name == "email" else GeneraliseOperator
         operator.prepare(raw, ctx)
+        bind_keys(connection, operator.keys(ctx))
 
 
 def one_update(url: str) -> int:

@@ -28,6 +28,7 @@ from lethe.erasure_plan import (
     subject_predicates,
 )
 from lethe.errors import SchemaMismatchError, StoreError, SubjectError, VerificationError
+from lethe.operators.apply import prepare_rewrites, rewrite_in_python
 from lethe.requests import type_name
 from lethe.retention_cascade import ChildLink
 
@@ -127,13 +128,10 @@ def _apply_journalled(
 
 
 def _prepare_operators(connection: sa.Connection, setup: ErasureSetup, store: str) -> None:
-    """Let operators prepare the connection (SQLite functions) and check the database once (pgcrypto)."""
-    raw = connection.connection.driver_connection
-    for item in setup.in_store(store):
-        for rewrite in item.rewrites:
-            rewrite.operator.prepare(raw, rewrite.context)
-            if store not in setup.ensured:
-                rewrite.operator.ensure(connection, rewrite.context)
+    """Let operators prepare the transaction (functions, keys) and check the database once (pgcrypto)."""
+    prepare_rewrites(
+        connection, [r for t in setup.in_store(store) for r in t.rewrites], ensure=store not in setup.ensured
+    )
     setup.ensured.add(store)
 
 
@@ -222,7 +220,11 @@ def _rewrite_sql(
         for rewrite in item.rewrites:
             column = item.table.c[rewrite.column]
             done = rewrite.operator.applied(rewrite.options, column, rewrite.context)
-            new = rewrite.operator.sql(rewrite.options, column, item.key, rewrite.context)
+            new = (
+                sa.bindparam(f"v_{rewrite.column}", type_=column.type)  # computed per row in Python
+                if rewrite.operator.in_python(rewrite.context)
+                else rewrite.operator.sql(rewrite.options, column, item.key, rewrite.context)
+            )
             # A value anonymised before (e.g. by retention) stays: an hmac of its token would break the
             # link retention's tokens give.
             values[rewrite.column] = new if done is None else sa.case((done, column), else_=new)
@@ -238,6 +240,8 @@ def _anonymise(connection: sa.Connection, setup: ErasureSetup, item: ErasureTabl
     """Rewrite the subject's rows of one table set-based; values already anonymised stay as they are."""
     values, handled, _ = _rewrite_sql(setup, item)
     condition = where if handled is None else sa.and_(where, sa.not_(handled))
+    if in_python := [r for r in item.rewrites if r.operator.in_python(r.context)]:  # tokens: in_process
+        return rewrite_in_python(connection, item.table, condition, in_python, values)
     return int(connection.execute(sa.update(item.table).where(condition).values(values)).rowcount)
 
 

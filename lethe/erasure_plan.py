@@ -149,7 +149,7 @@ def _rewrite(
     context = OperatorContext(
         dialect=setup.stores.engine(entry.store).dialect.name, scope=f"{entry.store}.{table.name}.{name}",
         column=info.shape, master_key=settings.master_key, key_version=settings.key_version,
-        siv_key=settings.siv_key,
+        siv_key=settings.siv_key, tokens=setup.policy.stores[entry.store].tokens,
     )  # fmt: skip
     return ColumnRewrite(name, get_operator(spec.operator), spec.options, context)
 

@@ -12,8 +12,9 @@
 
 Values are JSON-safe alike on every engine: decimals as exact text, timestamps as ISO 8601 in UTC (naive
 ones read in the store's ``timezone``), bytes as base64, booleans as booleans (MariaDB's TINYINT(1) too).
-The zip is written to a private temporary file and renamed into place (mode 0600): no partial export is
-ever left, and with a passphrase only the encrypted file (``lethe.export_crypto``) is. The ledger gets one
+The zip is written to a private part file (``lethe.export_part``) and renamed into place (mode 0600); with a
+passphrase it is encrypted as it is written (``lethe.export_crypto``), so its plaintext never touches the
+disk. A killed export leaves only its part file, which the next export in the folder removes. The ledger gets one
 entry per request: counts and the keyed fingerprint of the subject's key, never a value. Tables reached only
 through another kind of subject's table are that subject's data: left out, and listed in the manifest.
 """
@@ -25,10 +26,8 @@ import csv
 import hashlib
 import json
 import math
-import os
 import re
 import secrets
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -44,9 +43,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from lethe.errors import StoreError, SubjectError
-from lethe.export_crypto import SUFFIX, check_passphrase, encrypt_to
+from lethe.export_crypto import SUFFIX, SealedStream, check_passphrase, encrypted_output
 from lethe.export_facts import facts_for
 from lethe.export_html import render_index
+from lethe.export_part import part_file, remove_stale_parts
 from lethe.export_schema import FORMAT, json_schema, object_schema, value_schema
 from lethe.ledger import Ledger, LedgerEntry
 from lethe.ledger_entry import Scalar
@@ -58,6 +58,11 @@ from lethe.subjects import SubjectQueries, SubjectTable, build_graph, resolve_su
 
 CHUNK = 500  # rows per fetchmany; no server-side cursor: it doubles a per-subject read's time on PostgreSQL
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+_READ_CHUNK = 1 << 20
+
+# Test-only hook, None in production: called with a zip member's name once it is written, so that
+# tests/export_worker.py can kill an export in the middle of writing its file.
+_after_member: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,8 @@ def _member(
 
         yield write
     files.append({"name": name, "bytes": info.file_size, "sha256": digest.hexdigest()})  # size set on close
+    if _after_member is not None:
+        _after_member(name)
 
 
 def _dumps(value: Any) -> str:
@@ -217,7 +224,7 @@ def _csv_cell(value: Any) -> Any:
 
 
 def _write_zip(
-    handle: IO[bytes],
+    handle: IO[bytes] | SealedStream,
     head: dict[str, str],
     extra: dict[str, Any],
     facts: dict[str, Any],
@@ -258,6 +265,15 @@ def _write_zip(
             write(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n")
 
 
+def _file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def export_subject(
     policy: Policy,
     stores: Stores,
@@ -288,6 +304,8 @@ def export_subject(
         raise RequestError(f"an export answers a request of type {' or '.join(EXPORT_TYPES)}")
     if passphrase is not None:
         check_passphrase(passphrase)  # before any work, so a short passphrase costs nothing
+    if out_dir.is_dir():
+        remove_stale_parts(out_dir)  # left by killed exports: plain ones hold personal data in clear
     plan = plan or plan_export(policy, stores, subject)
     if plan.subject != subject:
         raise SubjectError(f"the export plan is for {plan.subject}, not {subject}")
@@ -343,26 +361,21 @@ def _deliver(
         run_id=run_id, unreachable_tables=plan.unreachable, other_subjects_tables=plan.other_subjects
     )
     name = f"export-{subject}-{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}.zip"
+    facts = facts_for(policy, subject).as_dict()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=out_dir, prefix=".lethe-", suffix=".part")  # mode 0600
+        if passphrase is None:
+            path = out_dir / name
+            with part_file(path) as handle:
+                _write_zip(handle, head, extra, facts, plan, collected, moment)
+            zip_sha = sha = _file_sha256(path)
+        else:
+            path = out_dir / (name + SUFFIX)
+            with encrypted_output(path, passphrase) as sealed:
+                _write_zip(sealed, head, extra, facts, plan, collected, moment)
+            zip_sha, sha = sealed.plain_sha256.hexdigest(), _file_sha256(path)
     except OSError as exc:  # e.g. --out names a file, or a folder Lethe may not write
         raise RequestError(f"cannot write the export into {out_dir} ({type(exc).__name__})") from None
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "w+b") as handle:
-            _write_zip(handle, head, extra, facts_for(policy, subject).as_dict(), plan, collected, moment)
-            handle.flush()
-            os.fsync(handle.fileno())
-        zip_sha = hashlib.sha256(temp.read_bytes()).hexdigest()
-        if passphrase is None:
-            path, sha = out_dir / name, zip_sha
-            os.replace(temp, path)
-        else:
-            path = encrypt_to(temp, out_dir / (name + SUFFIX), passphrase)
-            sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    finally:
-        temp.unlink(missing_ok=True)
     counts = {t.name: len(rows) for t, rows in zip(plan.tables, collected, strict=True)}
     encrypted = passphrase is not None
     return ExportResult(path, path.name, counts, sha, encrypted, run_id, plan.unreachable, zip_sha)

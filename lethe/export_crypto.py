@@ -18,24 +18,29 @@ version never decrypts as this one. Any scrypt and AES-GCM implementation decryp
 
 A wrong passphrase and a damaged file look the same to GCM: both fail the tag. Decryption writes to a
 temporary file and only renames it into place once the tag has been verified, so unauthenticated plaintext
-is never left behind. The passphrase is never logged nor stored.
+is never left behind (a killed decryption's part file is removed by the next one in the folder). The
+passphrase is never logged nor stored.
+
+An encrypted export never exists in clear on disk: ``encrypted_output`` encrypts the zip as it is written,
+so its part file (``lethe.export_part``) only ever holds the header and ciphertext.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import tempfile
 import unicodedata
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from lethe.errors import LetheError, ParameterError, SettingsError
+from lethe.export_part import part_file, remove_stale_parts
 
 MAGIC = b"LETHE-EXPORT-1\n"
 SALT_BYTES = 16
@@ -63,32 +68,53 @@ def _key(passphrase: str, salt: bytes) -> bytes:
 @contextmanager
 def atomic_output(target: Path) -> Iterator[BinaryIO]:
     """A private (0600) temporary file beside ``target``, renamed onto it on success, removed on failure."""
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=".lethe-", suffix=".part")
-    temp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            temp.unlink()
-        raise
+    with part_file(target) as out:
+        yield out
 
 
-def encrypt_to(source: Path, target: Path, passphrase: str) -> Path:
-    """Encrypt the file ``source`` into ``target`` (written atomically, mode 0600); ``source`` is kept."""
+class SealedStream:
+    """A write-only, unseekable stream passing what it is given to ``out`` encrypted; it hashes the plaintext.
+
+    Having no ``tell``, it makes ``zipfile`` write each member in one pass (sizes in data descriptors).
+    """
+
+    def __init__(self, out: BinaryIO, encryptor: CipherContext) -> None:
+        self._out, self._encryptor = out, encryptor
+        self.plain_sha256 = hashlib.sha256()
+
+    def write(self, data: bytes, /) -> int:
+        """Encrypt and pass on ``data``; its plaintext never reaches the file."""
+        self.plain_sha256.update(data)
+        self._out.write(self._encryptor.update(data))
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing is buffered here (the part file is flushed and synced when complete)."""
+
+    def close(self) -> None:
+        """Closed by ``encrypted_output``, which adds the tag."""
+
+
+@contextmanager
+def encrypted_output(target: Path, passphrase: str) -> Iterator[SealedStream]:
+    """A stream whose bytes reach ``target`` encrypted in the format above, renamed into place once whole."""
     check_passphrase(passphrase)
     salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
     encryptor = Cipher(algorithms.AES(_key(passphrase, salt)), modes.GCM(nonce)).encryptor()
     encryptor.authenticate_additional_data(MAGIC)
-    with source.open("rb") as plain, atomic_output(target) as out:
+    with part_file(target) as out:
         out.write(MAGIC + salt + nonce)
-        while chunk := plain.read(_CHUNK):
-            out.write(encryptor.update(chunk))
+        sealed = SealedStream(out, encryptor)
+        yield sealed
         out.write(encryptor.finalize())
         out.write(encryptor.tag)
+
+
+def encrypt_to(source: Path, target: Path, passphrase: str) -> Path:
+    """Encrypt the file ``source`` into ``target`` (written atomically, mode 0600); ``source`` is kept."""
+    with source.open("rb") as plain, encrypted_output(target, passphrase) as sealed:
+        while chunk := plain.read(_CHUNK):
+            sealed.write(chunk)
     return target
 
 
@@ -118,6 +144,7 @@ def decrypt_file(path: Path, passphrase: str, out: Path) -> Path:
         handle.seek(_HEADER)
         name = path.name.removesuffix(SUFFIX) if path.name.endswith(SUFFIX) else path.name + ".zip"
         out.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(out)  # a killed decryption's unauthenticated plaintext
         target = out / name
         if target.exists():
             raise LetheError(f"{target} already exists: remove it or choose another --out folder")

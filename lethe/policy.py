@@ -84,6 +84,9 @@ class StoreConfig(Model):
     # Zone of timestamps stored without one (MariaDB DATETIME, SQLite text, PostgreSQL timestamp).
     timezone: str = "UTC"
     description: str | None = None
+    # Where hmac, noise and fake compute their values: in the database (fast; each transaction binds the
+    # column keys in one short statement) or in Lethe (no key reaches the database; docs/threat-model.md).
+    tokens: Literal["in_database", "in_process"] = "in_database"
 
     @field_validator("timezone")
     @classmethod

@@ -26,6 +26,7 @@ from lethe.dialects import exclusive_lock
 from lethe.errors import LetheError, SchemaMismatchError, StoreError, TransientStoreError, VerificationError
 from lethe.journal import ensure_journal, record_batch, transfer_pending
 from lethe.ledger import Ledger, LedgerEntry
+from lethe.operators.apply import prepare_rewrites, rewrite_in_python
 from lethe.policy import Policy, RetentionRule
 from lethe.policy_retention import DEFAULT_MAX_SHARE
 from lethe.retention_cascade import ChildLink, child_links, count_children, delete_children
@@ -197,13 +198,8 @@ def _count(
 
 
 def _prepare(connection: sa.Connection, sql: RuleSql) -> None:
-    """Let operators prepare the connection (SQLite functions) and check the database (pgcrypto)."""
-    raw = connection.connection.driver_connection
-    for rewrite in sql.rewrites:
-        rewrite.operator.prepare(raw, rewrite.context)
-        ensure = getattr(rewrite.operator, "ensure", None)
-        if ensure is not None:
-            ensure(connection, rewrite.context)
+    """Let operators prepare the transaction: SQLite functions, pgcrypto, the keys their SQL names."""
+    prepare_rewrites(connection, sql.rewrites)
 
 
 def enforce_rule(
@@ -324,28 +320,9 @@ def _rewrite_in_python(
     connection: sa.Connection, sql: RuleSql, keys: list[tuple[Any, ...]], as_of: datetime
 ) -> int:
     """Rewrite a batch whose operators cannot run in the database: read, transform, write back by key."""
-    columns = [sql.table.c[r.column] for r in sql.python_rewrites]
-    rows = connection.execute(sa.select(*sql.pk, *columns).where(sql.key_in(keys))).all()
-    n = len(sql.pk)
-    params = []
-    for row in rows:
-        key = tuple(row[:n])
-        item: dict[str, Any] = {f"k_{i}": v for i, v in enumerate(key)}
-        for offset, rewrite in enumerate(sql.python_rewrites):
-            value = row[n + offset]
-            item[f"v_{rewrite.column}"] = (
-                None
-                if value is None
-                else rewrite.operator.python(rewrite.options, value, key, rewrite.context)
-            )
-        params.append(item)
-    values = {**sql.values(as_of), **{r.column: sa.bindparam(f"v_{r.column}") for r in sql.python_rewrites}}
-    statement = (
-        sa.update(sql.table)
-        .where(*(c == sa.bindparam(f"k_{i}") for i, c in enumerate(sql.pk)), sql.pending)
-        .values(values)
+    return rewrite_in_python(
+        connection, sql.table, sql.key_in(keys), sql.python_rewrites, sql.values(as_of), still=sql.pending
     )
-    return int(connection.execute(statement, params).rowcount) if params else 0
 
 
 def rule_entry(run: RetentionRun, result: RuleResult) -> LedgerEntry:

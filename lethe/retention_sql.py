@@ -120,7 +120,7 @@ class RuleSql:
         values: dict[str, Any] = {
             r.column: r.operator.sql(r.options, self.table.c[r.column], self.pk, r.context)
             for r in self.rewrites
-            if r.operator.in_database
+            if not r.operator.in_python(r.context)
         }
         if self.rule.mark:
             values[self.rule.mark] = sa.literal(as_of, self.table.c[self.rule.mark].type)
@@ -129,7 +129,7 @@ class RuleSql:
     @property
     def python_rewrites(self) -> list[ColumnRewrite]:
         """Columns whose new values are computed in Python."""
-        return [r for r in self.rewrites if not r.operator.in_database]
+        return [r for r in self.rewrites if r.operator.in_python(r.context)]
 
 
 def _column(rule: RetentionRule, table: sa.Table, name: str) -> sa.Column[Any]:
@@ -279,6 +279,7 @@ def build_rule_sql(
             master_key=settings.master_key,
             key_version=settings.key_version,
             siv_key=settings.siv_key,
+            tokens=policy.stores[store].tokens,
         )
         rewrites.append(ColumnRewrite(name, get_operator(action.operator), action.options, context))
 

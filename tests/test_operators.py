@@ -37,7 +37,7 @@ from sqlalchemy.engine import Engine
 from lethe.crypto import derive_key
 from lethe.errors import OperatorError, SettingsError
 from lethe.operators import OPERATORS, ColumnShape, Operator, OperatorContext, TypeKind
-from lethe.operators.dialects import register_sqlite_functions
+from lethe.operators.dialects import bind_keys, register_sqlite_functions
 from lethe.operators.encrypt import EncryptOperator, ciphertext_length, decrypt_pseudonym, encrypt_pseudonym
 from lethe.operators.fake import FAKE_LENGTHS, FakeOperator, FakeOptions, fake_from_digest
 from lethe.operators.fake_pools import CITIES, FIRST_NAMES, LAST_NAMES, STREETS
@@ -207,7 +207,7 @@ def applied_rows(engine: Engine, table: sa.Table, predicate: sa.ColumnElement[An
 def rewrite(
     engine: Engine, table: sa.Table, op: type[Operator], options: BaseModel, ctx: OperatorContext
 ) -> int:
-    """What the retention engine does: ensure, prepare, then one set-based UPDATE skipping handled rows."""
+    """What the retention engine does: ensure, prepare, bind keys, then one set-based UPDATE skipping handled rows."""
     column = table.c[ctx.scope.rsplit(".", 1)[1]]
     statement = sa.update(table).values({column: op.sql(options, column, [table.c.id], ctx)})
     predicate = op.applied(options, column, ctx)
@@ -216,6 +216,7 @@ def rewrite(
     with engine.begin() as conn:
         op.ensure(conn, ctx)
         op.prepare(conn.connection.dbapi_connection, ctx)
+        bind_keys(conn, op.keys(ctx))
         return conn.execute(statement).rowcount
 
 
@@ -538,6 +539,7 @@ def test_noise_with_a_composite_text_key(engine: Engine) -> None:
     options = NoiseOptions(amount=0.5)
     with engine.begin() as conn:
         NoiseOperator.prepare(conn.connection.dbapi_connection, ctx)
+        bind_keys(conn, NoiseOperator.keys(ctx))
         value = NoiseOperator.sql(options, table.c.amount, [table.c.region, table.c.seq], ctx)
         conn.execute(sa.update(table).values(amount=value))
         got = {(r, s): a for r, s, a in conn.execute(sa.select(table.c.region, table.c.seq, table.c.amount))}

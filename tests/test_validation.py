@@ -334,7 +334,8 @@ BROKEN: dict[str, tuple[Callable[[Doc, Name], None], str, str, str]] = {
     ),
     "hmac-too-long": (
         _hmac_too_long, "operator-cannot-write", "retention.inactive-customers-5y.columns.{Email}",
-        "{Customer}.{Email}: an hmac token has 69 characters but the column holds 60: "
+        "{Customer}.{Email}: an hmac token of `length: 64` takes 69 characters (5 for the prefix "
+        "`~h<key version>:`, room kept for key versions up to 99) but the column holds 60: "
         "set `length: 55` or widen the column",
     ),
     "exemption-not-boolean": (

@@ -9,13 +9,16 @@ implementations that rewrite values live in the same class.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 TypeKind = Literal["text", "integer", "numeric", "date", "datetime", "boolean", "binary", "other"]
+# Where keyed tokens (hmac, noise, fake) are computed: in the database's SQL, or in the Lethe process for
+# stores whose observers (statement logs, activity views, binlogs) must not see key material at all.
+Tokens = Literal["in_database", "in_process"]
 
 
 class NoOptions(BaseModel):
@@ -44,9 +47,19 @@ class OperatorContext:
     dialect: str  # SQLAlchemy dialect name: "sqlite", "postgresql" or "mysql" (MariaDB)
     scope: str
     column: ColumnShape
-    master_key: bytes | None = None
+    master_key: bytes | None = field(default=None, repr=False)
     key_version: int = 1
-    siv_key: bytes | None = None
+    siv_key: bytes | None = field(default=None, repr=False)
+    tokens: Tokens = "in_database"
+
+
+@dataclass(frozen=True)
+class ColumnKey:
+    """A derived key as SQL uses it: statements name it (``name``, not secret); ``secret`` is bound once per
+    transaction in a short statement of its own (``dialects.bind_keys``)."""
+
+    name: str
+    secret: bytes = field(repr=False)
 
 
 Expression = sa.ColumnElement[Any]
@@ -78,6 +91,19 @@ class Operator:
 
     # False when some dialect cannot compute the value in SQL: rows are then rewritten in Python, per batch.
     in_database: ClassVar[bool] = True
+    # True when the value is computed under a key derived from the master key (hmac, noise, fake): such
+    # operators run in Python as well on a store whose policy says ``tokens: in_process``.
+    keyed: ClassVar[bool] = False
+
+    @classmethod
+    def in_python(cls, ctx: OperatorContext) -> bool:
+        """True when the engine must compute this column's values in Python, not in SQL."""
+        return not cls.in_database or (cls.keyed and ctx.tokens == "in_process")
+
+    @classmethod
+    def keys(cls, ctx: OperatorContext) -> tuple[ColumnKey, ...]:
+        """The keys ``sql`` names, to bind in the transaction before its statements run."""
+        return ()
 
     @classmethod
     def sql(

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 from lethe.errors import OperatorError
-from lethe.operators.base import ColumnShape, Expression, OperatorContext, TypeKind
+from lethe.operators.base import ColumnKey, ColumnShape, Expression, OperatorContext, TypeKind
 from lethe.operators.dialects import (
     column_key,
     hex_int_sql,
@@ -32,6 +32,8 @@ from lethe.operators.dialects import (
     is_mysql,
     pick_sql,
     register_sqlite_functions,
+    sql_key,
+    sqlite_key,
 )
 from lethe.operators.fake_pools import CITIES, FIRST_NAMES, LAST_NAMES, STREETS
 from lethe.operators.keyed import KeyedDigestOperator
@@ -89,7 +91,7 @@ def _sqlite_fake(value: Any, kind: str, key_hex: str) -> str | None:
     return fake_from_digest(kind, hmac_hex(bytes.fromhex(key_hex), str(value)))
 
 
-def _fake_sql(dialect: str, kind: str, value: Expression, key: bytes) -> Expression:
+def _fake_sql(dialect: str, kind: str, value: Expression, key: ColumnKey) -> Expression:
     """The fake value built in SQL on PostgreSQL or MariaDB, piece by piece as ``fake_from_digest`` does."""
 
     def hex_part(start: int, length: int) -> Expression:
@@ -131,6 +133,7 @@ class FakeOperator(KeyedDigestOperator):
     """Replace with a plausible value; the same input and key always give the same replacement."""
 
     name = "fake"
+    purpose = PURPOSE
     options_model = FakeOptions
     writes: ClassVar[frozenset[TypeKind]] = frozenset({"text"})
 
@@ -150,9 +153,9 @@ class FakeOperator(KeyedDigestOperator):
     ) -> Expression:
         """The fake value computed in SQL, cut to the column's length; NULL stays NULL."""
         assert isinstance(options, FakeOptions)
-        fake_key = column_key(ctx.master_key, PURPOSE, ctx.scope, ctx.key_version)
+        fake_key = sql_key(ctx.master_key, PURPOSE, ctx.scope, ctx.key_version)
         if ctx.dialect == "sqlite":
-            fake: Expression = sa.func.lethe_fake(value, options.kind, fake_key.hex(), type_=sa.Text)
+            fake: Expression = sa.func.lethe_fake(value, options.kind, sqlite_key(fake_key), type_=sa.Text)
         elif ctx.dialect == "postgresql" or is_mysql(ctx.dialect):
             fake = _fake_sql(ctx.dialect, options.kind, value, fake_key)
         else:

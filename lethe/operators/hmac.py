@@ -19,18 +19,22 @@ from lethe.operators.dialects import (
     column_key,
     hmac_hex,
     hmac_hex_sql,
+    sql_key,
 )
 from lethe.operators.keyed import KeyedDigestOperator
 
 TOKEN_PREFIX = "~h{version}:"
 PURPOSE = "hmac"
+MIN_LENGTH, MAX_LENGTH = 8, 64  # hex characters of the digest a token keeps
+MAX_VERSION = 99  # validation keeps room in columns for prefixes up to ``~h99:``
+PREFIX_ROOM = len(TOKEN_PREFIX.format(version=MAX_VERSION))
 
 
 class HmacOptions(BaseModel):
     """Options of ``hmac``: ``length`` hex characters of the digest (default all 64)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    length: int = Field(default=64, ge=8, le=64)
+    length: int = Field(default=MAX_LENGTH, ge=MIN_LENGTH, le=MAX_LENGTH)
 
 
 def token_length(options: HmacOptions, key_version: int = 1) -> int:
@@ -48,22 +52,38 @@ class HmacOperator(KeyedDigestOperator):
     """HMAC-SHA256 under a per-column key (HKDF of the master key), computed inside the database."""
 
     name = "hmac"
+    purpose = PURPOSE
     options_model = HmacOptions
     writes: ClassVar[frozenset[TypeKind]] = frozenset({"text"})
     recognisable = True
 
     @classmethod
     def check(cls, options: BaseModel, column: ColumnShape) -> str | None:
-        """The token (prefix and digest) must fit the column; key versions up to 99 are assumed."""
+        """The token must fit the column, its prefix sized for key versions up to 99 (``~h99:``)."""
         assert isinstance(options, HmacOptions)
         problem = super().check(options, column)
-        needed = token_length(options, key_version=99)
-        if problem is None and not cls.fits(column.length, needed):
-            problem = (
-                f"an hmac token has {needed} characters but the column holds {column.length}: "
-                f"set `length: {max(8, (column.length or 0) - (needed - options.length))}` or widen the column"
+        if problem is not None or column.length is None:
+            return problem
+        needed = PREFIX_ROOM + options.length
+        if column.length >= needed:
+            return None
+        # Sized for two-digit versions so that a key rotation never makes tokens outgrow a column that
+        # validated: a VARCHAR sized for ``~h1:`` would refuse the ``~h10:`` tokens of a later rotation.
+        room = (
+            f"{PREFIX_ROOM} for the prefix `~h<key version>:`, room kept for key versions up to {MAX_VERSION}"
+        )
+        digest = column.length - PREFIX_ROOM
+        if digest >= MIN_LENGTH:
+            return (
+                f"an hmac token of `length: {options.length}` takes {needed} characters ({room}) but the "
+                f"column holds {column.length}: set `length: {digest}` or widen the column"
             )
-        return problem
+        return (
+            f"no hmac token fits a column of {column.length} characters: the shortest takes "
+            f"{PREFIX_ROOM + MIN_LENGTH} ({room}, and {MIN_LENGTH} hex characters); widen the column to at "
+            f"least {PREFIX_ROOM + MIN_LENGTH} characters or use an operator that writes short values: "
+            "redact (a value that fits), mask, generalise (`keep: N`), or null on a nullable column"
+        )
 
     @classmethod
     def sql(
@@ -71,8 +91,9 @@ class HmacOperator(KeyedDigestOperator):
     ) -> Expression:
         """The prefix followed by the digest computed in SQL; NULL stays NULL (concatenation with NULL)."""
         assert isinstance(options, HmacOptions)
-        key_ = column_key(ctx.master_key, PURPOSE, ctx.scope, ctx.key_version)
-        digest = hmac_hex_sql(ctx.dialect, value, key_, options.length)
+        digest = hmac_hex_sql(
+            ctx.dialect, value, sql_key(ctx.master_key, PURPOSE, ctx.scope, ctx.key_version), options.length
+        )
         return sa.literal(TOKEN_PREFIX.format(version=ctx.key_version), sa.String).concat(digest)
 
     @classmethod

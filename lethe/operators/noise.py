@@ -34,6 +34,7 @@ from lethe.operators.dialects import (
     is_mysql,
     key_text,
     key_text_sql,
+    sql_key,
 )
 from lethe.operators.keyed import KeyedDigestOperator
 
@@ -99,6 +100,7 @@ class NoiseOperator(KeyedDigestOperator):
     """Add a deterministic offset in [-bound, +bound]; not recognisable, so rules need a marker column."""
 
     name = "noise"
+    purpose = PURPOSE
     options_model = NoiseOptions
     writes: ClassVar[frozenset[TypeKind]] = frozenset({"integer", "numeric", "date", "datetime"})
 
@@ -120,7 +122,7 @@ class NoiseOperator(KeyedDigestOperator):
         assert isinstance(options, NoiseOptions)
         scale = 0 if options.days is not None else _type_scale(value.type, ctx.scope)
         bound = _bound(options, scale, ctx.scope)
-        noise_key = column_key(ctx.master_key, PURPOSE, ctx.scope, ctx.key_version)
+        noise_key = sql_key(ctx.master_key, PURPOSE, ctx.scope, ctx.key_version)
         u = hex_int_sql(ctx.dialect, hmac_hex_sql(ctx.dialect, key_text_sql(key), noise_key, 8))
         units = (u % (2 * bound + 1)) - bound
         if options.amount is not None:
