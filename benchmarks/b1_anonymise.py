@@ -1,6 +1,6 @@
 """B1: anonymise the expired 40% of a ``people`` table: HMAC token, NULL, date generalised to the year.
 
-Lethe: a policy rule enforced by ``lethe.retention.enforce_rule`` (5,000-row batches, the default: lock
+Lethe: a policy rule enforced by ``lethe.retention.enforce.enforce_rule`` (5,000-row batches, the default: lock
 the keys, one set-based UPDATE, journal row, commit, ledger entry; a count before and after). Baselines, each
 on a fresh copy of the same data:
 
@@ -31,7 +31,7 @@ from lethe.operators import ColumnShape, OperatorContext
 from lethe.operators.dialects import bind_keys, column_key
 from lethe.operators.generalise import GeneraliseOperator, GeneraliseOptions
 from lethe.operators.hmac import TOKEN_PREFIX, HmacOperator, HmacOptions
-from lethe.stores import create_store_engine
+from lethe.stores.engines import create_store_engine
 
 BASELINES = {"update": "one UPDATE", "pandas": "pandas", "rows": "row-by-row"}
 TARGETS = {

@@ -2,7 +2,7 @@
 
 ``session_events.session_id`` is a NOT NULL foreign key (indexed), so the children must go first.
 
-Lethe: a ``delete`` rule enforced by ``lethe.retention.enforce_rule`` (5,000 parents per batch, the default:
+Lethe: a ``delete`` rule enforced by ``lethe.retention.enforce.enforce_rule`` (5,000 parents per batch, the default:
 lock the keys, delete their children, delete them, journal row, commit, ledger entry). Baseline, on a fresh
 copy of the same data: the two statements a person would write, in one transaction: the children of the
 expired sessions, then the expired sessions. Each engine gets its idiomatic form: ``IN (SELECT ...)`` on
@@ -21,7 +21,7 @@ from benchmarks.common import digest, expired_count, run_lethe
 from benchmarks.harness import LETHE, Result, Target, Work, pair_results, run_rounds
 from benchmarks.seeding import EngineName, dataset
 from benchmarks.tables import CHILDREN, CUTOFF, SESSIONS_RULE, seed_sessions, sessions_metadata
-from lethe.stores import create_store_engine
+from lethe.stores.engines import create_store_engine
 
 BASELINE = "hand DELETE"
 TARGETS = {("B2", BASELINE): Target("<= 1.30", at_most=1.3)}

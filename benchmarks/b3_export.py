@@ -1,11 +1,11 @@
 """B3: the access export of one customer of the demo shop (100k customers), against hand-written SELECTs.
 
-The demo schema (``lethe.demo``: customers, addresses, orders, order lines, tickets, consents, newsletter
+The demo schema (``lethe.demo.seed``: customers, addresses, orders, order lines, tickets, consents, newsletter
 sends, web sessions) is seeded once per engine; the export only reads, so every round works on the same
 database (a ``Copies`` that hands out the same URL). Each round exports another customer, spread evenly over
 the key range, and every method of the round works on the same one. Measurements per round:
 
-* ``export``: the real ``lethe.export.export_subject``: resolve the identifier, read the rows, make them
+* ``export``: the real ``lethe.requests.export.archive.export_subject``: resolve the identifier, read the rows, make them
   JSON-safe, write data.json, its JSON Schema, the CSVs, index.html and the manifest into a zip, fsync and
   rename it, and append the ledger entry (SQLite ledger). The policy, engines and the export plan
   (``plan_export``: reflected tables, prepared statements) are reused across rounds, as a flow exporting a
@@ -38,13 +38,14 @@ import sqlalchemy as sa
 from benchmarks.common import settings_for
 from benchmarks.harness import Result, Target, Work, format_table, pair_results, run_rounds, say
 from benchmarks.seeding import EngineName, create_database, drop_database
-from lethe.demo import DemoSpec, seed
-from lethe.export import collect_rows, export_subject, plan_export
-from lethe.ledger import Ledger
-from lethe.loading import parse_policy
-from lethe.policy import Policy
-from lethe.stores import Stores, create_store_engine
-from lethe.subjects import resolve_subject
+from lethe.demo.seed import DemoSpec, seed
+from lethe.ledger.chain import Ledger
+from lethe.policy.loading import parse_policy
+from lethe.policy.model import Policy
+from lethe.requests.export.archive import export_subject
+from lethe.requests.export.plan import collect_rows, plan_export
+from lethe.requests.subjects import resolve_subject
+from lethe.stores.engines import Stores, create_store_engine
 
 CUSTOMERS = 100_000
 MIN_ROUNDS = 25  # one export takes milliseconds: enough rounds for a stable median

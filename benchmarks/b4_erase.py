@@ -9,7 +9,7 @@ sends and sessions.
 A measurement erases ``SUBJECTS`` customers spread over the key range, each found by its email, each in its
 own transaction, the way a day's requests are worked through:
 
-* Lethe: ``lethe.erasure.erase_subject`` for each, after one ``prepare_erasure`` (policy parsed, schema
+* Lethe: ``lethe.requests.erasure.erase.erase_subject`` for each, after one ``prepare_erasure`` (policy parsed, schema
   reflected, subject graph built: all timed). Per subject that is: resolve, plan (counts), the request
   register (open, close), lock and re-check the hold, capture the lookups, the statements, verification in
   the transaction and after it, and one ledger entry.
@@ -32,13 +32,13 @@ import sqlalchemy as sa
 from benchmarks.common import digest, master_key, settings_for
 from benchmarks.harness import LETHE, Result, Target, Work, pair_results, run_rounds
 from benchmarks.seeding import EngineName, concat, dataset, date_plus_days, insert_select, instant_minus
-from lethe.demo_schema import metadata as shop_metadata
-from lethe.erasure import erase_subject
-from lethe.erasure_plan import prepare_erasure
-from lethe.ledger import Ledger
-from lethe.loading import parse_policy
+from lethe.demo.schema import metadata as shop_metadata
+from lethe.ledger.chain import Ledger
 from lethe.operators.hmac import hmac_token
-from lethe.stores import Stores, create_store_engine
+from lethe.policy.loading import parse_policy
+from lethe.requests.erasure.erase import erase_subject
+from lethe.requests.erasure.plan import prepare_erasure
+from lethe.stores.engines import Stores, create_store_engine
 
 BASELINE = "hand statements"
 TARGETS = {("B4", BASELINE): Target("<= 2", at_most=2.0)}

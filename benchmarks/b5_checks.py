@@ -2,7 +2,7 @@
 
 The policy has B1's anonymise rule, a k-anonymity entry and one named expectation, so Lethe generates four
 database checks (retention compliance, pseudonymisation effectiveness, k-anonymity, not-null) and its own
-coverage scan. Lethe: ``lethe.checks.run_checks`` as ``lethe dpia`` calls it (policy parsed, schema
+coverage scan. Lethe: ``lethe.dpia.checks.run_checks`` as ``lethe dpia`` calls it (policy parsed, schema
 reflected, one ephemeral Great Expectations context, one suite per table, queries inside the database).
 Baseline: the same four checks as the COUNT queries a person would write for each engine, on one
 connection. The first, untimed, call of each side must give the same counts (and imports Great
@@ -23,8 +23,8 @@ from benchmarks.common import settings_for
 from benchmarks.harness import LETHE, Result, Target, Work, pair_results, run_rounds
 from benchmarks.seeding import AS_OF, EngineName, dataset
 from benchmarks.tables import CUTOFF, PEOPLE_RULE, people_metadata, seed_people
-from lethe.loading import parse_policy
-from lethe.stores import Stores, create_store_engine
+from lethe.policy.loading import parse_policy
+from lethe.stores.engines import Stores, create_store_engine
 
 BASELINE = "hand COUNT"
 TARGETS = {("B5", BASELINE): Target("<= 1.50", at_most=1.5)}
@@ -62,7 +62,7 @@ def _rule() -> str:
 def lethe_counts(url: str) -> dict[str, Any]:
     """Run the checks as ``lethe dpia`` does; return the measures the baseline also computes."""
     policy = parse_policy(POLICY.replace("__RULE__", _rule()), source="b5.yaml", environ={"DB_URL": url})
-    from lethe.checks import run_checks  # after parse_policy: the same import order as the CLI
+    from lethe.dpia.checks import run_checks
 
     with Stores(policy) as stores:
         run = run_checks(policy, stores, settings_for(Path("/nonexistent")), as_of=AS_OF)

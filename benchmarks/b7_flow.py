@@ -44,13 +44,15 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.common import LEDGER_KEY_HEX, MASTER_KEY_HEX, digest
 from benchmarks.harness import LETHE, Result, Target, pair_results, run_rounds
-from lethe.demo import DemoSpec, metadata, seed
-from lethe.ledger import Ledger
-from lethe.loading import load_policy
-from lethe.retention import RetentionRun, enforce_rule, plan_entry, plan_rule
+from lethe.demo.seed import DemoSpec, metadata, seed
+from lethe.ledger.chain import Ledger
+from lethe.policy.loading import load_policy
+from lethe.retention.enforce import enforce_rule
+from lethe.retention.plan import plan_entry, plan_rule
+from lethe.retention.run import RetentionRun
 from lethe.settings import load_settings
-from lethe.stores import Stores, create_store_engine
-from lethe.validation import require_valid
+from lethe.stores.engines import Stores, create_store_engine
+from lethe.validation.policy import require_valid
 
 BASELINE = "core functions"
 TARGETS = {("B7", BASELINE): Target("report")}

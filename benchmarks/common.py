@@ -10,12 +10,13 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from benchmarks.seeding import AS_OF
-from lethe.ledger import Ledger
-from lethe.loading import parse_policy
-from lethe.policy import Policy
-from lethe.retention import RetentionRun, RuleResult, enforce_rule
+from lethe.ledger.chain import Ledger
+from lethe.policy.loading import parse_policy
+from lethe.policy.model import Policy
+from lethe.retention.enforce import RuleResult, enforce_rule
+from lethe.retention.run import RetentionRun
 from lethe.settings import Settings, load_settings
-from lethe.stores import Stores
+from lethe.stores.engines import Stores
 
 STORE = "db"
 MASTER_KEY_HEX = "ab" * 32

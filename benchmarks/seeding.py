@@ -36,8 +36,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine, make_url
 
-from lethe.journal import journal_table
-from lethe.stores import create_store_engine
+from lethe.ledger.journal import journal_table
+from lethe.stores.engines import create_store_engine
 
 EngineName = Literal["sqlite", "postgresql", "mariadb"]
 ENGINE_NAMES: tuple[EngineName, ...] = ("sqlite", "postgresql", "mariadb")

@@ -88,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("LETHE_LEDGER_KEY"):
         # Local trial only: reuse the demo's keys (`make demo` creates them); production sets them from secrets.
-        from lethe.cli_demo import KEYS_FILE, ensure_demo_keys
+        from lethe.demo.setup import KEYS_FILE, ensure_demo_keys
 
         if not KEYS_FILE.exists():
             raise SystemExit(

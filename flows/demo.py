@@ -7,24 +7,18 @@ run records land in var/demo/prefect (unless ``PREFECT_HOME`` or ``PREFECT_API_U
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import click
 
-from lethe.cli_demo import (
-    DEMO_AS_OF,
-    DEMO_DIR,
-    DEMO_POLICY,
-    demo,
-    demo_environment,
-    repeat_plan_command,
-    step,
-)
-from lethe.ledger import Ledger
-from lethe.loading import load_policy
-from lethe.ropa import build_ropa
-from lethe.ropa_render import render_html
+from lethe.demo.setup import DEMO_AS_OF, DEMO_DIR, DEMO_POLICY, demo_environment, repeat_plan_command, step
+from lethe.ledger.chain import Ledger
+from lethe.ledger.verify import verify_ledger
+from lethe.policy.loading import load_policy
+from lethe.ropa.record import build_ropa
+from lethe.ropa.render import render_html
 from lethe.settings import load_settings
 
 EXPORTS = DEMO_DIR / "exports"
@@ -84,7 +78,10 @@ def start_prefect() -> None:
 
 def main() -> None:
     """Seed, validate, plan; then retention, a subject's export and erasure, the RoPA and the DPIA."""
-    demo.main(args=sys.argv[1:], standalone_mode=False)
+    # Steps 1-3 are `lethe demo` (seed, validate, plan), run as the command a user would type.
+    seeded = subprocess.run([sys.executable, "-m", "lethe", "demo", *sys.argv[1:]], check=False)
+    if seeded.returncode:
+        sys.exit(seeded.returncode)
     demo_environment()
     prefect_environment()
     # Imported after prefect_environment(): Prefect reads its settings at import.
@@ -126,7 +123,7 @@ def main() -> None:
 
     step("9. evidence ledger")
     settings = load_settings()
-    report = Ledger.from_settings(settings).verify()
+    report = verify_ledger(Ledger.from_settings(settings))
     click.echo(
         f"  {settings.ledger_url}: {report.count} entries, chain {'verified' if report.ok else 'BROKEN'}"
     )

@@ -10,9 +10,9 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field
 
-from lethe.periods import check_instant
-from lethe.retention import RulePlan
-from lethe.retention_guard import large_changes
+from lethe.policy.periods import check_instant
+from lethe.retention.guard import large_changes
+from lethe.retention.plan import RulePlan
 from tasks.retention import (
     enforce_rule_task,
     plan_rule_task,

@@ -1,5 +1,5 @@
 """``python -m lethe`` runs the command line."""
 
-from lethe.cli import main
+from lethe.cli.main import main
 
 main()

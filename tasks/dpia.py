@@ -15,12 +15,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from lethe.checks import run_checks, summary
-from lethe.dpia_report import write_report
-from lethe.ledger import Ledger
-from lethe.loading import load_policy
+from lethe.dpia.checks import run_checks, summary
+from lethe.dpia.report import write_report
+from lethe.ledger.chain import Ledger
+from lethe.policy.loading import load_policy
 from lethe.settings import load_settings
-from lethe.stores import Stores
+from lethe.stores.engines import Stores
 
 FAILED_EVENT = "lethe.dpia.check.failed"
 ARTIFACT_KEY = "dpia-report"

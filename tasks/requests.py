@@ -21,15 +21,15 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from lethe.erasure import ErasureBlockedError, erase_subject
 from lethe.errors import AmbiguousSubjectError, SubjectError
-from lethe.export import export_subject
-from lethe.ledger import Ledger
-from lethe.loading import load_policy
-from lethe.policy import Policy
-from lethe.rectification import lift_restriction, rectify_subject, restrict_subject
+from lethe.ledger.chain import Ledger
+from lethe.policy.loading import load_policy
+from lethe.policy.model import Policy
+from lethe.requests.erasure.erase import ErasureBlockedError, erase_subject
+from lethe.requests.export.archive import export_subject
+from lethe.requests.rectification import lift_restriction, rectify_subject, restrict_subject
 from lethe.settings import Settings, load_settings
-from lethe.stores import Stores
+from lethe.stores.engines import Stores
 
 T = TypeVar("T")
 # How every request form asks for the subject: the key or a lookup value, never blank.

@@ -24,13 +24,16 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
 from lethe.errors import TransientStoreError
-from lethe.ledger import Ledger, LedgerEntry
-from lethe.loading import load_policy
-from lethe.periods import check_instant
-from lethe.retention import RetentionRun, RulePlan, RuleResult, enforce_rule, plan_entry, plan_rule
+from lethe.ledger.chain import Ledger
+from lethe.ledger.entry import LedgerEntry
+from lethe.policy.loading import load_policy
+from lethe.policy.periods import check_instant
+from lethe.retention.enforce import RuleResult, enforce_rule
+from lethe.retention.plan import RulePlan, plan_entry, plan_rule
+from lethe.retention.run import RetentionRun
 from lethe.settings import load_settings
-from lethe.stores import Stores
-from lethe.validation import require_valid
+from lethe.stores.engines import Stores
+from lethe.validation.policy import require_valid
 
 PROGRESS_EVERY_SECONDS = 2.0
 

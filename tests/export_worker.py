@@ -14,12 +14,12 @@ import signal
 import sys
 from pathlib import Path
 
-from lethe import export
-from lethe.export import export_subject
-from lethe.ledger import Ledger
-from lethe.loading import parse_policy
+from lethe.ledger.chain import Ledger
+from lethe.policy.loading import parse_policy
+from lethe.requests.export import archive as export
+from lethe.requests.export.archive import export_subject
 from lethe.settings import load_settings
-from lethe.stores import Stores
+from lethe.stores.engines import Stores
 
 DEMO_POLICY = Path(__file__).resolve().parents[1] / "config" / "demo.yaml"
 

@@ -20,13 +20,14 @@ from typing import Any
 import sqlalchemy as sa
 from retention_helpers import MASTER_KEY_HEX, make_settings
 
-from lethe.erasure import erase_subject
-from lethe.ledger import Ledger
-from lethe.loading import parse_policy
+from lethe.ledger.chain import Ledger
 from lethe.operators.dialects import _pads, column_key
-from lethe.policy import Policy
-from lethe.retention import RetentionRun, enforce_rule
-from lethe.stores import Stores
+from lethe.policy.loading import parse_policy
+from lethe.policy.model import Policy
+from lethe.requests.erasure.erase import erase_subject
+from lethe.retention.enforce import enforce_rule
+from lethe.retention.run import RetentionRun
+from lethe.stores.engines import Stores
 
 AS_OF = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 KEYED = {"email": "hmac", "name": "fake", "city": "fake", "born": "noise", "amount": "noise"}

@@ -21,13 +21,13 @@ from typing import Any
 
 from retention_worker import die
 
-from lethe.erasure import erase_subject
 from lethe.errors import LetheError
-from lethe.ledger import Ledger
-from lethe.loading import parse_policy
-from lethe.rectification import rectify_subject
+from lethe.ledger.chain import Ledger
+from lethe.policy.loading import parse_policy
+from lethe.requests.erasure.erase import erase_subject
+from lethe.requests.rectification import rectify_subject
 from lethe.settings import load_settings
-from lethe.stores import Stores
+from lethe.stores.engines import Stores
 
 DEMO = Path(__file__).resolve().parents[1] / "config" / "demo.yaml"
 
@@ -36,7 +36,7 @@ def handle(config: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Carry out the configured request; return the exit code and what to report."""
     crash = config.get("crash")
     # Imported here: a test module that imports this worker must load even where the hooks do not exist.
-    from lethe import requests_journal
+    from lethe.requests import evidence as requests_journal
 
     if crash == "before_commit":
         requests_journal._before_commit = lambda _flow: die()

@@ -15,13 +15,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lethe.journal import JOURNAL_TABLE
-from lethe.ledger import Ledger, RecordedEntry
-from lethe.loading import parse_policy
-from lethe.policy import Policy
-from lethe.retention import RetentionRun
+from lethe.ledger.chain import Ledger
+from lethe.ledger.entry import RecordedEntry
+from lethe.ledger.journal import JOURNAL_TABLE
+from lethe.policy.loading import parse_policy
+from lethe.policy.model import Policy
+from lethe.retention.run import RetentionRun
 from lethe.settings import Settings, load_settings
-from lethe.stores import Stores
+from lethe.stores.engines import Stores
 
 STORE = "db"
 MASTER_KEY_HEX = "ab" * 32

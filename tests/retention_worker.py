@@ -36,12 +36,14 @@ from typing import Any
 
 from retention_helpers import make_policy
 
-from lethe import retention
 from lethe.errors import LetheError
-from lethe.ledger import Ledger, LedgerEntry, RecordedEntry
-from lethe.retention import RetentionRun, enforce_rule
+from lethe.ledger.chain import Ledger
+from lethe.ledger.entry import LedgerEntry, RecordedEntry
+from lethe.retention import enforce as retention
+from lethe.retention.enforce import enforce_rule
+from lethe.retention.run import RetentionRun
 from lethe.settings import load_settings
-from lethe.stores import Stores
+from lethe.stores.engines import Stores
 
 
 def die(*_args: object) -> None:

@@ -17,14 +17,15 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from lethe.checks import CheckRun, run_checks
-from lethe.ledger import Ledger
-from lethe.loading import parse_policy
-from lethe.policy import Policy
-from lethe.restriction import restrict
-from lethe.retention import RetentionRun, enforce_rule
+from lethe.dpia.checks import CheckRun, run_checks
+from lethe.ledger.chain import Ledger
+from lethe.policy.loading import parse_policy
+from lethe.policy.model import Policy
+from lethe.requests.restriction import restrict
+from lethe.retention.enforce import enforce_rule
+from lethe.retention.run import RetentionRun
 from lethe.settings import Settings, load_settings
-from lethe.stores import Stores
+from lethe.stores.engines import Stores
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 OLD, RECENT = datetime(2020, 1, 1), datetime(2026, 6, 1)
@@ -310,8 +311,8 @@ def test_a_rule_that_does_not_fit_the_schema_is_an_error(tmp_path: Path) -> None
 
 
 def test_sqlite_functions_reach_the_connections_great_expectations_opens(tmp_path: Path) -> None:
-    from lethe.checks_gx import run_gx_checks
-    from lethe.checks_sql import CheckDef, QueryCheck
+    from lethe.dpia.gx import run_gx_checks
+    from lethe.dpia.sql import CheckDef, QueryCheck
 
     url = f"sqlite:///{tmp_path}/f.db"
     engine = sa.create_engine(url)
@@ -336,7 +337,7 @@ def test_sqlite_functions_reach_the_connections_great_expectations_opens(tmp_pat
 def test_great_expectations_results_hold_no_value_with_lethes_result_format(tmp_path: Path) -> None:
     import great_expectations as gx
 
-    from lethe.checks_gx import RESULT_FORMAT
+    from lethe.dpia.gx import RESULT_FORMAT
 
     url = f"sqlite:///{tmp_path}/v.db"
     engine = sa.create_engine(url)

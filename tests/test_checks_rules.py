@@ -15,10 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from lethe.checks import CheckRun, run_checks
-from lethe.loading import parse_policy
+from lethe.dpia.checks import CheckRun, run_checks
+from lethe.policy.loading import parse_policy
 from lethe.settings import load_settings
-from lethe.stores import Stores
+from lethe.stores.engines import Stores
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 OLD, RECENT = datetime(2020, 1, 1), datetime(2026, 6, 1)

@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from lethe.cli import main
+from lethe.cli.main import main
 
 
 def _groups(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Group]]:

@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner, Result
 from retention_helpers import ledger_entries, make_settings, policy_text, settings_env, snapshot
 
-from lethe.cli import main
-from lethe.demo import DemoSpec, seed
+from lethe.cli.main import main
+from lethe.demo.seed import DemoSpec, seed
 from lethe.errors import ParameterError, PolicyError
-from lethe.loading import parse_policy
-from lethe.periods import CLOCK_SKEW, EARLIEST, LATEST, MAX_PERIOD_YEARS, check_instant, parse_period
-from lethe.requests import due_date
-from lethe.stores import create_store_engine
+from lethe.policy.loading import parse_policy
+from lethe.policy.periods import CLOCK_SKEW, EARLIEST, LATEST, MAX_PERIOD_YEARS, check_instant, parse_period
+from lethe.requests.register import due_date
+from lethe.stores.engines import create_store_engine
 
 EAST, WEST = timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))
 ROOT = Path(__file__).resolve().parents[1]

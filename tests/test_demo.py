@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from databases import create_scratch_database, drop_scratch_database, require_server
 from sqlalchemy.engine import Engine
 
-from lethe.demo import TABLES, DemoSpec, create_schema, generate, main, metadata, seed
+from lethe.demo.seed import TABLES, DemoSpec, create_schema, generate, main, metadata, seed
 
 # Reading Numeric back from SQLite goes through float; exact for these two-decimal amounts.
 pytestmark = pytest.mark.filterwarnings("ignore:Dialect sqlite\\+pysqlite does \\*not\\* support Decimal")
@@ -298,7 +298,7 @@ def test_same_spec_gives_identical_rows_in_another_process(
 ) -> None:
     # A second process with a different hash seed: set or dict ordering must not leak into the data.
     target = tmp_path / "again.db"
-    command = [sys.executable, "-m", "lethe.demo", "--url", f"sqlite:///{target}", "--customers", "300"]
+    command = [sys.executable, "-m", "lethe.demo.seed", "--url", f"sqlite:///{target}", "--customers", "300"]
     done = subprocess.run(
         command, cwd=REPO, env={**os.environ, "PYTHONHASHSEED": "12345"}, capture_output=True, text=True
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lethe.cli import main
+from lethe.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 # Settings of the test session that must not reach a demo run in its own folder.

@@ -9,9 +9,8 @@ from ipaddress import ip_address
 
 import pytest
 
-from lethe import detectors_values as v
-from lethe.categories import VOCABULARY
-from lethe.detectors import (
+from lethe.dpia.detectors import values as v
+from lethe.dpia.detectors.classify import (
     SUGGESTED_CATEGORY,
     Detection,
     PersonalKind,
@@ -19,6 +18,7 @@ from lethe.detectors import (
     detect_by_name,
     detect_by_values,
 )
+from lethe.policy.categories import VOCABULARY
 
 K = PersonalKind
 

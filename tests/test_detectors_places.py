@@ -13,11 +13,11 @@ import pytest
 from databases import ChinookDb
 from test_erasure import open_shop
 
-from lethe.categories import VOCABULARY
-from lethe.coverage import scan_coverage
-from lethe.detectors import SUGGESTED_CATEGORY, PersonalKind, classify_column, detect_by_name
-from lethe.loading import parse_policy
-from lethe.stores import Stores
+from lethe.dpia.coverage import scan_coverage
+from lethe.dpia.detectors.classify import SUGGESTED_CATEGORY, PersonalKind, classify_column, detect_by_name
+from lethe.policy.categories import VOCABULARY
+from lethe.policy.loading import parse_policy
+from lethe.stores.engines import Stores
 
 K = PersonalKind
 CITY_CATEGORY = "user.contact.address.city"

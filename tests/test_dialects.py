@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from databases import create_scratch_database, drop_scratch_database, require_server
 
-from lethe.dialects import exclusive_lock
 from lethe.errors import ConcurrentRunError
-from lethe.stores import create_store_engine
+from lethe.stores.dialects import exclusive_lock
+from lethe.stores.engines import create_store_engine
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])

@@ -15,15 +15,16 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from lethe.checks import CheckResult, CheckRun, run_checks
-from lethe.cli import main
-from lethe.cli_dpia import exit_code
-from lethe.demo import DemoSpec, seed
-from lethe.ledger import Ledger
-from lethe.loading import load_policy
-from lethe.retention import RetentionRun, plan_entry, plan_rule
+from lethe.cli.dpia import exit_code
+from lethe.cli.main import main
+from lethe.demo.seed import DemoSpec, seed
+from lethe.dpia.checks import CheckResult, CheckRun, run_checks
+from lethe.ledger.chain import Ledger
+from lethe.policy.loading import load_policy
+from lethe.retention.plan import plan_entry, plan_rule
+from lethe.retention.run import RetentionRun
 from lethe.settings import load_settings
-from lethe.stores import Stores, create_store_engine
+from lethe.stores.engines import Stores, create_store_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = str(ROOT / "config" / "demo.yaml")

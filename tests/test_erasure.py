@@ -27,19 +27,21 @@ from databases import (
     load_chinook_sqlite,
 )
 
-from lethe.demo import DemoSpec, seed
-from lethe.erasure import ErasureBlockedError, erase_subject
-from lethe.erasure_plan import plan_erasure, prepare_erasure
+from lethe.demo.seed import DemoSpec, seed
 from lethe.errors import SchemaMismatchError, SubjectError
-from lethe.ledger import Ledger, RecordedEntry
-from lethe.loading import parse_policy
+from lethe.ledger.chain import Ledger
+from lethe.ledger.entry import RecordedEntry
 from lethe.operators.hmac import hmac_token
-from lethe.policy import Policy
-from lethe.requests import RequestRecord, ensure_register, key_fingerprint, state_engine
+from lethe.policy.loading import parse_policy
+from lethe.policy.model import Policy
+from lethe.requests.erasure.erase import ErasureBlockedError, erase_subject
+from lethe.requests.erasure.plan import plan_erasure, prepare_erasure
+from lethe.requests.register import RequestRecord, ensure_register, state_engine
+from lethe.requests.subjects import resolve_subject
+from lethe.requests.tracking import key_fingerprint
 from lethe.settings import Settings, load_settings
-from lethe.stores import Stores, create_store_engine
-from lethe.subjects import resolve_subject
-from lethe.validation import validate_policy
+from lethe.stores.engines import Stores, create_store_engine
+from lethe.validation.policy import validate_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "config" / "demo.yaml"

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from test_erasure import DEMO, Shop, erase, full_customer, open_shop, settings_env
 
-from lethe.cli import main
-from lethe.erasure_plan import ErasureSetup, prepare_erasure, subject_predicates
+from lethe.cli.main import main
 from lethe.errors import PolicyError, SchemaMismatchError
-from lethe.loading import parse_policy
-from lethe.validation import validate_policy
+from lethe.policy.loading import parse_policy
+from lethe.requests.erasure.plan import ErasureSetup, prepare_erasure, subject_predicates
+from lethe.validation.policy import validate_policy
 
 CODE = "erasure-personal-left"
 # The demo's erasure block as it was: the account is pseudonymised but keeps its city and last login.

@@ -23,19 +23,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from databases import ChinookDb, make_engine
 
-from lethe.cli import main
+from lethe.cli.main import main
 from lethe.crypto import fingerprint
-from lethe.demo import DemoSpec, seed
+from lethe.demo.seed import DemoSpec, seed
 from lethe.errors import LetheError, SettingsError, SubjectError
-from lethe.export import ExportResult, export_subject
-from lethe.export_crypto import MAGIC, decrypt_file, encrypt_file
-from lethe.export_facts import facts_for
-from lethe.export_html import render_index
-from lethe.ledger import Ledger
-from lethe.loading import parse_policy
-from lethe.policy import Policy
+from lethe.ledger.chain import Ledger
+from lethe.ledger.verify import verify_or_raise
+from lethe.policy.loading import parse_policy
+from lethe.policy.model import Policy
+from lethe.requests.export.archive import ExportResult, export_subject
+from lethe.requests.export.crypto import MAGIC, decrypt_file, encrypt_file
+from lethe.requests.export.facts import facts_for
+from lethe.requests.export.html import render_index
 from lethe.settings import Settings, load_settings
-from lethe.stores import Stores
+from lethe.stores.engines import Stores
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_POLICY = ROOT / "config" / "demo.yaml"
@@ -234,7 +235,7 @@ def test_export_demo_customer(
     assert entries[0].counts == expected and entries[0].details["sha256"] == by_id.sha256
     assert list(entries[0].fingerprints) == [fingerprint(bytes.fromhex(MASTER_HEX), "shop.customers", key)]
     assert entries[0].fingerprints == entries[1].fingerprints
-    ledger.verify_or_raise()
+    verify_or_raise(ledger)
     ledger._engine.dispose()
     ledger_bytes = b"".join(p.read_bytes() for p in (tmp_path / "ledger").iterdir())
     assert email.encode() not in ledger_bytes and customer["full_name"].encode() not in ledger_bytes

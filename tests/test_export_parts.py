@@ -19,16 +19,16 @@ import pytest
 import sqlalchemy as sa
 from test_export import DEMO_POLICY, LEDGER_HEX, MASTER_HEX, PASSPHRASE, busiest_customer, only_files
 
-from lethe.demo import DemoSpec, seed
+from lethe.demo.seed import DemoSpec, seed
 from lethe.errors import SubjectError
-from lethe.export import export_subject
-from lethe.export_crypto import MAGIC, decrypt_file
-from lethe.export_part import part_file, remove_stale_parts
-from lethe.ledger import Ledger
-from lethe.loading import parse_policy
-from lethe.policy import Policy
+from lethe.ledger.chain import Ledger
+from lethe.policy.loading import parse_policy
+from lethe.policy.model import Policy
+from lethe.requests.export.archive import export_subject
+from lethe.requests.export.crypto import MAGIC, decrypt_file
+from lethe.requests.export.part import part_file, remove_stale_parts
 from lethe.settings import Settings, load_settings
-from lethe.stores import Stores
+from lethe.stores.engines import Stores
 
 WORKER = Path(__file__).resolve().parent / "export_worker.py"
 ZIP_SIGNATURES = (

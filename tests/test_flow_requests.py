@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from prefect_state import dump_without_parameters
 
-from lethe.demo import DemoSpec, seed
-from lethe.stores import create_store_engine
+from lethe.demo.seed import DemoSpec, seed
+from lethe.stores.engines import create_store_engine
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

@@ -18,11 +18,12 @@ import pytest
 import sqlalchemy as sa
 from prefect_state import dump_without_parameters
 
-from lethe.demo import DemoSpec, seed
+from lethe.demo.seed import DemoSpec, seed
 from lethe.errors import ParameterError
-from lethe.ledger import Ledger
+from lethe.ledger.chain import Ledger
+from lethe.ledger.verify import verify_ledger
 from lethe.settings import load_settings
-from lethe.stores import create_store_engine
+from lethe.stores.engines import create_store_engine
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -87,7 +88,7 @@ def test_enforcement_applies_verifies_records_and_leaks_nothing(
     assert second == {"pending": 0, "applied": 0}
 
     ledger = Ledger.from_settings(load_settings())
-    assert ledger.verify().ok
+    assert verify_ledger(ledger).ok
     summaries = [
         e.entry for e in ledger.entries() if e.entry.action.startswith("retention.") and e.entry.rule
     ]

@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from test_erasure import DEMO, Shop, open_shop, settings_env
 
-from lethe.cli import main
+from lethe.cli.main import main
 from lethe.errors import SubjectNotFoundError
-from lethe.requests import state_engine
-from lethe.subjects import resolve_subject
-from lethe.subjects_lookup import column_value, integer_bounds
+from lethe.requests.lookup import column_value, integer_bounds
+from lethe.requests.register import state_engine
+from lethe.requests.subjects import resolve_subject
 
 HOSTILE = [
     "²",  # a digit to str.isdigit(), not to int()

@@ -14,8 +14,8 @@ from sqlalchemy.dialects import mysql
 
 from lethe.crypto import fingerprinter
 from lethe.errors import StoreError
-from lethe.journal import JOURNAL_TABLE, ensure_journal, journal_table, record_batch, transfer_pending
-from lethe.ledger import Ledger
+from lethe.ledger.chain import Ledger
+from lethe.ledger.journal import JOURNAL_TABLE, ensure_journal, journal_table, record_batch, transfer_pending
 
 FINGERPRINT = fingerprinter(b"k" * 32, "db.people")
 

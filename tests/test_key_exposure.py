@@ -29,14 +29,15 @@ from key_exposure_helpers import (
 )
 from retention_helpers import make_settings
 
-from lethe.cli import main
+from lethe.cli.main import main
 from lethe.errors import PolicyError
-from lethe.ledger import Ledger
-from lethe.loading import parse_policy
+from lethe.ledger.chain import Ledger
 from lethe.operators.dialects import bind_keys, hmac_hex, hmac_hex_sql, register_sqlite_functions, sql_key
 from lethe.operators.hmac import hmac_token
-from lethe.retention import RetentionRun, enforce_rule
-from lethe.stores import Stores
+from lethe.policy.loading import parse_policy
+from lethe.retention.enforce import enforce_rule
+from lethe.retention.run import RetentionRun
+from lethe.stores.engines import Stores
 
 MASTER = bytes.fromhex("ab" * 32)
 

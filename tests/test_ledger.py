@@ -19,10 +19,12 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from lethe.cli_ledger import ledger as ledger_cli
+from lethe.cli.ledger import ledger as ledger_cli
 from lethe.crypto import fingerprint
 from lethe.errors import LedgerError, LedgerTamperedError, SettingsError
-from lethe.ledger import Ledger, LedgerEntry
+from lethe.ledger.chain import Ledger
+from lethe.ledger.entry import LedgerEntry
+from lethe.ledger.verify import verify_ledger, verify_or_raise
 from lethe.settings import load_settings
 
 KEY = bytes.fromhex("11" * 32)
@@ -80,12 +82,12 @@ def ledger(url: str) -> Iterator[Ledger]:
 
 def assert_tampered(led: Ledger, first_bad: int | None, words: str) -> None:
     """Verification fails, names ``first_bad`` and says ``words``; verify_or_raise raises the same."""
-    report = led.verify()
+    report = verify_ledger(led)
     assert not report.ok
     assert report.first_bad_seq == first_bad, report.problem
     assert words in (report.problem or ""), report.problem
     with pytest.raises(LedgerTamperedError, match=re.escape(words)):
-        led.verify_or_raise()
+        verify_or_raise(led)
 
 
 def test_round_trip(ledger: Ledger) -> None:
@@ -99,24 +101,24 @@ def test_round_trip(ledger: Ledger) -> None:
     assert [r.seq for r in ledger.entries(run_id="run-4")] == [4]
     ledger.append_many([make_entry(i) for i in range(6, 1206)])
     assert [r.seq for r in ledger.entries(since_seq=498, limit=4)] == [499, 500, 501, 502]
-    assert ledger.verify().count == 1205
+    assert verify_ledger(ledger).count == 1205
 
 
 def test_verify_ok(ledger: Ledger) -> None:
     """An untouched ledger verifies, and its head is the last entry."""
-    report = ledger.verify_or_raise()
+    report = verify_or_raise(ledger)
     last = list(ledger.entries())[-1]
     assert (report.ok, report.count, report.first_bad_seq, report.problem) == (True, 5, None, None)
     assert ledger.head() == (report.head_seq, report.head_mac) == (5, last.mac)
-    assert ledger.verify(expected_head=(3, list(ledger.entries())[2].mac), min_count=5).ok
+    assert verify_ledger(ledger, expected_head=(3, list(ledger.entries())[2].mac), min_count=5).ok
 
 
 def test_empty_ledger_verifies(url: str) -> None:
     """A new ledger is empty and consistent."""
     led = Ledger(sa.create_engine(url), KEY)
     assert led.head() is None
-    assert led.verify() == led.verify_or_raise()
-    assert (led.verify().count, led.verify().head_seq) == (0, None)
+    assert verify_ledger(led) == verify_or_raise(led)
+    assert (verify_ledger(led).count, verify_ledger(led).head_seq) == (0, None)
 
 
 def test_modified_body_is_detected(ledger: Ledger, url: str) -> None:
@@ -212,11 +214,11 @@ def test_whole_wipe_needs_an_anchor(ledger: Ledger, url: str) -> None:
     assert anchor is not None
     sql(url, "DELETE FROM lethe_ledger")
     sql(url, "DELETE FROM lethe_ledger_head")
-    assert ledger.verify().ok
-    by_count = ledger.verify(min_count=5)
+    assert verify_ledger(ledger).ok
+    by_count = verify_ledger(ledger, min_count=5)
     assert (by_count.ok, by_count.first_bad_seq) == (False, 1)
     assert "0 entries, fewer than the 5 expected" in (by_count.problem or "")
-    by_anchor = ledger.verify(expected_head=anchor)
+    by_anchor = verify_ledger(ledger, expected_head=anchor)
     assert (by_anchor.ok, by_anchor.first_bad_seq) == (False, 1)
     assert "the anchor expects entry 5 but the ledger ends at 0" in (by_anchor.problem or "")
 
@@ -233,10 +235,10 @@ def test_rollback_to_backup_needs_an_anchor(tmp_path: Path, url: str) -> None:
     assert anchor is not None
     engine.dispose()
     shutil.copy(tmp_path / "backup.db", tmp_path / "ledger.db")
-    assert led.verify().ok
-    report = led.verify(expected_head=anchor)
+    assert verify_ledger(led).ok
+    report = verify_ledger(led, expected_head=anchor)
     assert (report.ok, report.first_bad_seq) == (False, 4)
-    rewritten = led.verify(expected_head=(2, "ab" * 32))
+    rewritten = verify_ledger(led, expected_head=(2, "ab" * 32))
     assert (rewritten.first_bad_seq, rewritten.problem) == (2, rewritten.problem)
     assert "does not match the anchor" in (rewritten.problem or "")
 
@@ -277,10 +279,10 @@ def test_append_on_follows_the_callers_transaction(url: str) -> None:
     with pytest.raises(RuntimeError), engine.begin() as conn:
         led.append_on(conn, [make_entry(1)])
         raise RuntimeError("the data change failed")
-    assert led.verify().count == 0
+    assert verify_ledger(led).count == 0
     with engine.begin() as conn:
         assert [r.seq for r in led.append_on(conn, [make_entry(1), make_entry(2)])] == [1, 2]
-    assert led.verify_or_raise().count == 2
+    assert verify_or_raise(led).count == 2
     engine.dispose()
 
 
@@ -304,7 +306,7 @@ def test_concurrent_appends_from_two_processes(url: str) -> None:
         worker.join(timeout=120)
     assert [worker.exitcode for worker in workers] == [0, 0]
     led = Ledger(sa.create_engine(url), KEY)
-    assert led.verify_or_raise().count == 100
+    assert verify_or_raise(led).count == 100
     tags = [r.entry.run_id.split("-")[0] for r in led.entries()]
     assert (tags.count("a"), tags.count("b")) == (50, 50)
 
@@ -463,7 +465,7 @@ def test_ledger_on_server(kind: str) -> None:
             big = make_entry(23, fingerprints=[fingerprint(KEY, "shop.orders", i) for i in range(3500)])
             led.append(big)
             assert [r.entry for r in led.entries(since_seq=22)] == [big]
-            assert led.verify_or_raise().count == 23
+            assert verify_or_raise(led).count == 23
             assert not list(led.entries(run_id="RUN-1")), "run ids match exactly, not case-insensitively"
             sql(url, "UPDATE lethe_ledger SET outcome = 'failed' WHERE seq = 2")
             assert_tampered(led, 2, "column outcome differs")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import lethe.loading
+import lethe.policy.loading
 from lethe.errors import PolicyError
-from lethe.loading import load_policy, parse_policy
-from lethe.policy import LatestOf, Policy
+from lethe.policy.loading import load_policy, parse_policy
+from lethe.policy.model import LatestOf, Policy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -254,7 +254,7 @@ MALFORMED: list[tuple[str, str, int | None, list[str]]] = [
 def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each case with PyYAML's C parser (when installed) and with its pure-Python fallback."""
     if request.param == "pure-python":
-        monkeypatch.setattr(lethe.loading, "_FAST", lethe.loading._PURE)
+        monkeypatch.setattr(lethe.policy.loading, "_FAST", lethe.policy.loading._PURE)
     return str(request.param)
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import lethe.loading
-from lethe.cli import main
+import lethe.policy.loading
+from lethe.cli.main import main
 from lethe.errors import PolicyError
-from lethe.loading import MAX_ALIASED_NODES, MAX_DEPTH, parse_policy
+from lethe.policy.loading import MAX_ALIASED_NODES, MAX_DEPTH, parse_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,8 +37,8 @@ def _deep(levels: int, flow: str) -> str:
 def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each case with PyYAML's C parser (when installed) and with its pure-Python fallback."""
     if request.param == "pure-python":
-        monkeypatch.setattr(lethe.loading, "_FAST", lethe.loading._PURE)
-    elif lethe.loading._FAST is lethe.loading._PURE:
+        monkeypatch.setattr(lethe.policy.loading, "_FAST", lethe.policy.loading._PURE)
+    elif lethe.policy.loading._FAST is lethe.policy.loading._PURE:
         pytest.skip("PyYAML was built without libyaml")
     return str(request.param)
 

@@ -15,12 +15,12 @@ import pytest
 from click.testing import CliRunner
 from test_erasure import DEMO, Shop, erase, fingerprint_of, open_shop, settings_env
 
-from lethe import restriction
-from lethe.cli import main
+from lethe.cli.main import main
 from lethe.errors import SubjectError
-from lethe.rectification import lift_restriction, rectify_subject, restrict_subject
-from lethe.requests import RequestError
-from lethe.subjects import resolve_subject
+from lethe.requests import restriction
+from lethe.requests.rectification import lift_restriction, rectify_subject, restrict_subject
+from lethe.requests.register import RequestError
+from lethe.requests.subjects import resolve_subject
 
 
 @pytest.fixture

@@ -24,9 +24,9 @@ from test_erasure import DELETED, Shop, erase, fingerprint_of, full_customer, op
 from test_rectification import rectify
 from test_retention_crash import CONTEXT, Worker
 
-from lethe.cli import main
-from lethe.journal import journal_ref
-from lethe.ledger import RecordedEntry
+from lethe.cli.main import main
+from lethe.ledger.entry import RecordedEntry
+from lethe.ledger.journal import journal_ref
 
 STORE = "shop"
 

@@ -22,11 +22,12 @@ from retention_helpers import journal_rows
 from sqlalchemy.engine import make_url
 from test_erasure import DEMO, Shop, open_shop, settings_env
 
-from lethe.cli import main
-from lethe.ledger import Ledger, LedgerEntry
-from lethe.rectification import restrict_subject
-from lethe.requests import REGISTER_TABLE as REQUESTS_TABLE
-from lethe.restriction import REGISTER_TABLE
+from lethe.cli.main import main
+from lethe.ledger.chain import Ledger
+from lethe.ledger.entry import LedgerEntry
+from lethe.requests.rectification import restrict_subject
+from lethe.requests.register import REGISTER_TABLE as REQUESTS_TABLE
+from lethe.requests.restriction import REGISTER_TABLE
 from lethe.settings import load_settings
 
 COMMANDS = {

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner, Result
 from test_erasure import DEMO, Shop, fingerprint_of, full_customer, open_shop, settings_env
 
-from lethe.cli import main
-from lethe.requests import open_request, state_engine
+from lethe.cli.main import main
+from lethe.requests.register import open_request, state_engine
 
 # A trigger that refuses to delete web sessions: the erasure fails and is rolled back.
 REFUSE = {

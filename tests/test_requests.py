@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from test_erasure import DEMO, Shop, full_customer, open_shop, settings_env
 
-from lethe.cli import main
+from lethe.cli.main import main
 from lethe.errors import StoreError
-from lethe.requests import (
+from lethe.requests.register import (
     RequestError,
     close_request,
     due_date,
@@ -28,8 +28,8 @@ from lethe.requests import (
     list_requests,
     open_request,
     state_engine,
-    track_request,
 )
+from lethe.requests.tracking import track_request
 from lethe.settings import load_settings
 
 FP = "fp1:" + "0" * 32

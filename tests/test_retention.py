@@ -1,7 +1,7 @@
 """The retention engine on SQLite, PostgreSQL and MariaDB: what expires, what is done to it, what is recorded.
 
 Every test builds a small purpose-made table with SQLAlchemy Core in a fresh database (``db_url``), a
-policy pointing at it, and enforces through ``lethe.retention`` exactly as the CLI and the Prefect tasks
+policy pointing at it, and enforces through ``lethe.retention.enforce`` exactly as the CLI and the Prefect tasks
 do, against a real SQLite evidence ledger. Process-level behaviour (two processes at once, crashes) is in
 ``test_retention_crash.py``.
 """
@@ -37,19 +37,23 @@ from retention_helpers import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from lethe import retention
 from lethe.crypto import fingerprint
-from lethe.dialects import exclusive_lock
 from lethe.errors import ConcurrentRunError, LetheError, SchemaMismatchError, VerificationError
-from lethe.journal import JOURNAL_TABLE, journal_ref
-from lethe.ledger import Ledger, LedgerEntry, RecordedEntry
-from lethe.loading import parse_policy
+from lethe.ledger.chain import Ledger
+from lethe.ledger.entry import LedgerEntry, RecordedEntry
+from lethe.ledger.journal import JOURNAL_TABLE, journal_ref
+from lethe.ledger.verify import verify_ledger
 from lethe.operators import OperatorContext, get_operator
-from lethe.policy import Policy
-from lethe.retention import RetentionRun, enforce_rule, plan_rule
+from lethe.policy.loading import parse_policy
+from lethe.policy.model import Policy
+from lethe.retention import enforce as retention
+from lethe.retention.enforce import enforce_rule
+from lethe.retention.plan import plan_rule
+from lethe.retention.run import RetentionRun
 from lethe.settings import Settings
-from lethe.stores import Stores, create_store_engine
-from lethe.validation import require_valid
+from lethe.stores.dialects import exclusive_lock
+from lethe.stores.engines import Stores, create_store_engine
+from lethe.validation.policy import require_valid
 
 AS_OF = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 OLD = (AS_OF - timedelta(days=5 * 365)).replace(tzinfo=None)
@@ -767,7 +771,7 @@ def test_each_batch_and_each_rule_is_in_the_ledger_with_fingerprints_never_value
     }
     ledger = Ledger.from_settings(settings)
     try:
-        assert ledger.verify().ok
+        assert verify_ledger(ledger).ok
     finally:
         ledger._engine.dispose()
     # No key and no value reached the ledger (any file of it) or the journal; the marker is not hex, so a

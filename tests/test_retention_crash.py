@@ -37,12 +37,13 @@ from retention_helpers import (
     table_rows,
 )
 
-from lethe.dialects import exclusive_lock
 from lethe.errors import ConcurrentRunError
-from lethe.journal import journal_ref
-from lethe.ledger import Ledger
+from lethe.ledger.chain import Ledger
+from lethe.ledger.journal import journal_ref
+from lethe.ledger.verify import verify_ledger
 from lethe.settings import Settings
-from lethe.stores import create_store_engine
+from lethe.stores.dialects import exclusive_lock
+from lethe.stores.engines import create_store_engine
 
 AS_OF = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 EXPIRED, RECENT, SIZE = 20, 3, 3  # customers 1..20 are expired; batches of 3 (the last one holds 2)
@@ -62,7 +63,15 @@ LOCK = f"retention:{STORE}:customers"
 # ``retention_worker`` itself: Python 3.11's forkserver does not put tests/ on its path (children do).
 CONTEXT = multiprocessing.get_context("forkserver")
 CONTEXT.set_forkserver_preload(
-    ["__main__", "pytest", "psycopg", "pymysql", "lethe.retention", "lethe.loading", "lethe.validation"]
+    [
+        "__main__",
+        "pytest",
+        "psycopg",
+        "pymysql",
+        "lethe.retention.enforce",
+        "lethe.policy.loading",
+        "lethe.validation.policy",
+    ]
 )
 
 
@@ -134,7 +143,7 @@ def assert_recorded_exactly_once(engine: sa.Engine, settings: Settings) -> None:
     assert sum(e.entry.counts["rows"] for e in batches) == EXPIRED
     ledger = Ledger.from_settings(settings)
     try:
-        report = ledger.verify()
+        report = verify_ledger(ledger)
     finally:
         ledger._engine.dispose()
     assert report.ok, report.problem

@@ -27,7 +27,7 @@ from retention_helpers import (
     snapshot,
 )
 
-from lethe.cli import main
+from lethe.cli.main import main
 
 ORDERS_3Y = """
 - name: old-orders

@@ -28,8 +28,9 @@ from retention_helpers import (
     snapshot,
 )
 
-from lethe.cli import main
-from lethe.retention import RetentionRun, plan_rule
+from lethe.cli.main import main
+from lethe.retention.plan import plan_rule
+from lethe.retention.run import RetentionRun
 
 AS_OF = datetime(2026, 6, 15, tzinfo=UTC)
 ROWS = [

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lethe.cli import main
-from lethe.cli_ropa import ropa
-from lethe.loading import load_policy, parse_policy
-from lethe.policy import Policy
-from lethe.ropa import ART9_MARKER, CONTROLLER_FIELDS, NONE, RECORD_FIELDS, Ropa, build_ropa
-from lethe.ropa_render import CSV_COLUMNS, render_csv, render_html, render_markdown
+from lethe.cli.main import main
+from lethe.cli.ropa import ropa
+from lethe.policy.loading import load_policy, parse_policy
+from lethe.policy.model import Policy
+from lethe.ropa.record import ART9_MARKER, CONTROLLER_FIELDS, NONE, RECORD_FIELDS, Ropa, build_ropa
+from lethe.ropa.render import CSV_COLUMNS, render_csv, render_html, render_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"LETHE_DEMO_URL": "sqlite:///x.db", "CHINOOK_URL": "sqlite:///x.db"}

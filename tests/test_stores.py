@@ -14,18 +14,12 @@ from databases import ChinookDb
 from sqlalchemy.engine import Engine
 
 from lethe.errors import SchemaMismatchError, SettingsError, StoreError
-from lethe.loading import parse_policy
 from lethe.operators.base import ColumnShape
-from lethe.policy import Policy, TableRef
-from lethe.stores import (
-    ForeignKey,
-    SchemaInfo,
-    Stores,
-    create_store_engine,
-    ensure_table,
-    reflect_schema,
-    safe_url,
-)
+from lethe.policy.loading import parse_policy
+from lethe.policy.model import Policy, TableRef
+from lethe.policy.urls import safe_url
+from lethe.stores.engines import Stores, create_store_engine, ensure_table
+from lethe.stores.schema import ForeignKey, SchemaInfo, reflect_schema
 
 CHINOOK_TABLES = (
     "Album", "Artist", "Customer", "Employee", "Genre", "Invoice", "InvoiceLine", "MediaType", "Playlist",

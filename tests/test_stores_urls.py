@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner, Result
 from test_erasure import DEMO, full_customer, open_shop, settings_env
 
-from lethe.cli import main
+from lethe.cli.main import main
 from lethe.errors import PolicyError, SettingsError, StoreError
-from lethe.loading import parse_policy
-from lethe.stores import Stores, create_store_engine
+from lethe.policy.loading import parse_policy
+from lethe.stores.engines import Stores, create_store_engine
 
 PASSWORD = "s3cret-pw"
 STORE_ONLY = "version: 1\ncontroller:\n  name: Test Ltd\nstores:\n  shop:\n    url: ${SHOP_URL}\n"

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from test_erasure import DEMO, ORDERS, Shop, erase, open_shop, settings_env
 
-from lethe.demo import DemoSpec
+from lethe.demo.seed import DemoSpec
 from lethe.errors import SubjectNotFoundError
-from lethe.export import export_subject
 from lethe.operators.hmac import hmac_token
-from lethe.retention import RetentionRun, enforce_rule
+from lethe.requests.export.archive import export_subject
+from lethe.requests.subjects import resolve_subject
+from lethe.retention.enforce import enforce_rule
+from lethe.retention.run import RetentionRun
 from lethe.settings import load_settings
-from lethe.subjects import resolve_subject
 
 RULE = "inactive-customers-3y"
 

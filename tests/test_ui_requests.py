@@ -28,8 +28,8 @@ import pytest
 import sqlalchemy as sa
 from databases import servers_required
 
-from lethe.demo import DemoSpec, seed
-from lethe.stores import create_store_engine
+from lethe.demo.seed import DemoSpec, seed
+from lethe.stores.engines import create_store_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHROMIUM = "/usr/bin/chromium"

@@ -25,12 +25,12 @@ import yaml
 from click.testing import CliRunner, Result
 from databases import ChinookDb, make_engine
 
-from lethe.cli_validate import validate
-from lethe.coverage import DEFAULT_SAMPLE, scan_coverage
+from lethe.cli.validate import validate
+from lethe.dpia.coverage import DEFAULT_SAMPLE, scan_coverage
 from lethe.errors import SchemaMismatchError
-from lethe.loading import load_policy, parse_policy
-from lethe.stores import Stores
-from lethe.validation import require_valid, validate_policy
+from lethe.policy.loading import load_policy, parse_policy
+from lethe.stores.engines import Stores
+from lethe.validation.policy import require_valid, validate_policy
 
 # Sampling Chinook's NUMERIC columns through SQLite goes through float; the scan only counts them.
 pytestmark = pytest.mark.filterwarnings("ignore:Dialect sqlite\\+pysqlite does \\*not\\* support Decimal")

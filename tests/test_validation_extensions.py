@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from databases import create_scratch_database, drop_scratch_database, make_engine, require_server
 from retention_helpers import shop_tables
 
-from lethe.cli import main
+from lethe.cli.main import main
 
 pytestmark = pytest.mark.postgres
 

@@ -1,0 +1,12 @@
+"""The evidence ledger: what every run did, in a tamper-evident chain, and the store journals that feed it.
+
+``Ledger`` appends entries under an HMAC chain and reads them back; ``verify_ledger`` walks the chain and names
+the first change; a change to a store is journalled in the store's own transaction (``lethe.ledger.journal``)
+and copied into the ledger after its commit, so a crash never loses evidence.
+"""
+
+from lethe.ledger.chain import Ledger
+from lethe.ledger.entry import LedgerEntry, RecordedEntry
+from lethe.ledger.verify import VerifyReport, verify_ledger, verify_or_raise
+
+__all__ = ["Ledger", "LedgerEntry", "RecordedEntry", "VerifyReport", "verify_ledger", "verify_or_raise"]

@@ -1,0 +1,310 @@
+"""The journal: a record of each applied batch or request, written in the change's own transaction.
+
+Crash safety rests on it. A batch's change and its journal row commit together in the store, so after any
+crash a batch is either applied and journalled, or neither. The evidence ledger may live in another
+database, so journal rows are copied to it after the commit; a row not yet copied (the process died in
+between) is copied by the next run (``transfer_pending``), and a copy that reached the ledger but was not
+marked is recognised by its ``journal`` detail, so nothing is recorded twice. Runs of different rules
+share a store's journal, so copying holds a lock on it (waiting for another run's copy to finish).
+
+Data-subject requests that change a store (erasure, rectification, restriction; ``lethe.requests.evidence``)
+journal the same way: their row holds the request's whole ledger entry (``record_entry``), plus keyed
+fingerprints of the identifiers that named the subject, by which a retry finds it (``find_entry``). A
+retention batch's row holds its counts and fingerprints; ``transfer_pending`` copies both kinds.
+
+The table ``lethe_journal`` is created in the store on the first enforcing run or request that changes it
+(Lethe's only tables in a user's database besides the restriction register and ``lethe_`` lock files on
+SQLite). It holds counts and keyed fingerprints, never values.
+Each row has a random ``uid``, part of the reference the ledger entry carries: several databases may share one
+ledger under the same store name, and their journal ids collide. A journal made by an earlier version is
+upgraded in place (``uid`` added; MariaDB's ``body`` widened to LONGTEXT); its older rows keep the
+``store:id`` reference they were written with.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from lethe.crypto import canonical_json
+from lethe.errors import StoreError
+from lethe.ledger.chain import Ledger
+from lethe.ledger.entry import LedgerEntry, parse_body, signed_body
+from lethe.policy.urls import safe_url
+from lethe.stores.dialects import exclusive_lock
+from lethe.stores.engines import ensure_table
+
+JOURNAL_TABLE = "lethe_journal"
+TRANSFER_WAIT_SECONDS = 60.0  # how long a run waits for another run's copy to the ledger to finish
+
+
+def journal_table(metadata: sa.MetaData | None = None) -> sa.Table:
+    """The journal's table definition."""
+    return sa.Table(
+        JOURNAL_TABLE,
+        metadata or sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(64), nullable=False),
+        sa.Column("flow", sa.String(100), nullable=False),
+        sa.Column("rule", sa.String(100), nullable=False),
+        sa.Column("batch_no", sa.Integer, nullable=False),
+        sa.Column("action", sa.String(32), nullable=False),
+        sa.Column("policy_hash", sa.String(64), nullable=False),
+        # JSON: counts, fingerprints, started/ended. A 5,000-key batch is ~190 KB: MariaDB needs LONGTEXT.
+        sa.Column("body", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ledger_seq", sa.Integer, nullable=True, index=True),
+        sa.Column("uid", sa.String(32), nullable=True),  # NULL only on rows older than the column
+    )
+
+
+_TABLE = journal_table()  # one Table object, so statements on it hit SQLAlchemy's compiled cache
+_ready: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose journal is known to be current
+
+
+def ensure_journal(engine: Engine) -> sa.Table:
+    """Create the journal table in the store when it is missing, or upgrade an older one; return it.
+
+    Checked once per engine: a request that runs many times in one process does not reflect it each time.
+    """
+    if engine in _ready:
+        return _TABLE
+    ensure_table(engine, _TABLE)
+    try:
+        if _outdated(engine):
+            # Under the journal's lock: two runs upgrading at once would add the column twice.
+            with exclusive_lock(engine, JOURNAL_TABLE, wait=TRANSFER_WAIT_SECONDS):
+                _upgrade(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot read or upgrade {JOURNAL_TABLE} in {safe_url(engine.url)} ({exc.__class__.__name__})"
+        ) from None
+    _ready.add(engine)
+    return _TABLE
+
+
+def _outdated(engine: Engine) -> list[str]:
+    """What an existing journal lacks: ``uid`` (before it existed), ``longtext`` (MariaDB's TEXT body)."""
+    columns = {c["name"]: c["type"] for c in sa.inspect(engine).get_columns(JOURNAL_TABLE)}
+    missing = [] if "uid" in columns else ["uid"]
+    if engine.dialect.name in ("mysql", "mariadb") and not isinstance(columns["body"], mysql.LONGTEXT):
+        missing.append("longtext")
+    return missing
+
+
+_UPGRADES = {
+    "uid": f"ALTER TABLE {JOURNAL_TABLE} ADD COLUMN uid VARCHAR(32) NULL",
+    "longtext": f"ALTER TABLE {JOURNAL_TABLE} MODIFY body LONGTEXT NOT NULL",
+}
+
+
+def _upgrade(engine: Engine) -> None:
+    """Bring an older journal to the current definition (re-checked under the lock)."""
+    statements = [_UPGRADES[m] for m in _outdated(engine)]
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    except SQLAlchemyError as exc:
+        # Typically a role that may write rows but not alter tables: say what its owner has to run.
+        raise StoreError(
+            f"cannot upgrade {JOURNAL_TABLE} in {safe_url(engine.url)} ({exc.__class__.__name__}); "
+            f"have its owner run: {'; '.join(statements)}"
+        ) from None
+
+
+def record_batch(
+    connection: sa.Connection,
+    table: sa.Table,
+    *,
+    run_id: str,
+    flow: str,
+    rule: str,
+    batch_no: int,
+    action: str,
+    policy_hash: str,
+    counts: Mapping[str, int],
+    fingerprints: Sequence[str],
+    started_at: datetime,
+) -> int:
+    """Insert the journal row of a batch inside the batch's transaction; return its id."""
+    now = datetime.now(UTC)
+    body = {
+        "counts": dict(counts),
+        "fingerprints": list(fingerprints),
+        "started_at": started_at.isoformat(),
+        "ended_at": now.isoformat(),
+    }
+    text = json.dumps(body, separators=(",", ":"))
+    return _insert(connection, table, run_id, flow, rule, batch_no, action, policy_hash, text, now)
+
+
+def record_entry(
+    connection: sa.Connection,
+    table: sa.Table,
+    entry: LedgerEntry,
+    *,
+    part: int = 1,
+    match: Sequence[str] = (),
+) -> int:
+    """Insert a journal row holding a whole ledger entry (a request's change) inside its transaction.
+
+    ``part`` numbers the rows of one change that spans several stores; ``match`` holds keyed fingerprints
+    (of the identifiers that named the subject) by which a retry finds the change (``find_entry``); they
+    stay in the journal and are not copied into the ledger.
+    """
+    now = datetime.now(UTC)
+    text = canonical_json({"entry": signed_body(entry, now), "match": list(match)}).decode("utf-8")
+    return _insert(
+        connection, table, entry.run_id, entry.flow, entry.rule or "", part, entry.action, entry.policy_hash,
+        text, now,
+    )  # fmt: skip
+
+
+def _insert(
+    connection: sa.Connection,
+    table: sa.Table,
+    run_id: str,
+    flow: str,
+    rule: str,
+    batch_no: int,
+    action: str,
+    policy_hash: str,
+    body: str,
+    now: datetime,
+) -> int:
+    """Insert one journal row with a fresh uid; return its id."""
+    result = connection.execute(
+        table.insert().values(
+            run_id=run_id,
+            flow=flow,
+            rule=rule,
+            batch_no=batch_no,
+            action=action,
+            policy_hash=policy_hash,
+            body=body,
+            created_at=now,
+            uid=uuid.uuid4().hex,
+        )
+    )
+    inserted = result.inserted_primary_key
+    if inserted is None:  # pragma: no cover - every supported dialect returns it
+        raise StoreError(f"{JOURNAL_TABLE}: the database did not return the new row's id")
+    return int(inserted[0])
+
+
+def find_entry(
+    engine: Engine, store: str, *, flow: str, action: str, match: Sequence[str]
+) -> tuple[str, LedgerEntry] | None:
+    """The latest journalled entry of ``flow``/``action`` that one of ``match`` names: (its reference, entry)."""
+    if not match:
+        return None
+    table = _TABLE
+    # The fingerprints are searched in the body's text, then confirmed in its "match" list.
+    named = sa.or_(*(table.c.body.contains(f'"{m}"', autoescape=True) for m in match))
+    query = sa.select(table).where(table.c.flow == flow, table.c.action == action, named)
+    try:
+        if not sa.inspect(engine).has_table(JOURNAL_TABLE):
+            return None
+        with engine.connect() as connection:
+            rows = connection.execute(query.order_by(table.c.id.desc())).all()
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot read {JOURNAL_TABLE} in {safe_url(engine.url)} ({exc.__class__.__name__})"
+        ) from None
+    for row in rows:
+        body = json.loads(row.body)
+        if "entry" in body and set(match) & set(body.get("match", ())):
+            return journal_ref(store, row), _stored_entry(row.id, body)
+    return None
+
+
+def _stored_entry(row_id: int, body: Mapping[str, Any]) -> LedgerEntry:
+    """The ledger entry a request's journal row holds."""
+    return parse_body(row_id, json.dumps(body["entry"]))[1]
+
+
+def _entry(store: str, row: sa.Row[Any]) -> LedgerEntry:
+    """The ledger entry of a journal row: a request's whole entry, or a retention batch's facts."""
+    body = json.loads(row.body)
+    reference: dict[str, str | int] = {"store": store, "journal": journal_ref(store, row)}
+    if "entry" in body:
+        entry = _stored_entry(row.id, body)
+        return replace(entry, details={**entry.details, **reference})
+    return LedgerEntry(
+        run_id=row.run_id,
+        flow=row.flow,
+        policy_hash=row.policy_hash,
+        action=row.action,
+        outcome="applied",
+        started_at=datetime.fromisoformat(body["started_at"]),
+        ended_at=datetime.fromisoformat(body["ended_at"]),
+        rule=row.rule,
+        counts=body["counts"],
+        fingerprints=body["fingerprints"],
+        details={**reference, "batch": row.batch_no},
+    )
+
+
+def journal_ref(store: str, row: Any) -> str:
+    """How a ledger entry names the journal row it copies: ``store:id:uid`` (``store:id`` for older rows)."""
+    return f"{store}:{row.id}:{row.uid}" if row.uid else f"{store}:{row.id}"
+
+
+def transfer_pending(engine: Engine, store: str, ledger: Ledger) -> int:
+    """Copy journal rows not yet in the ledger into it, mark them, and return how many were copied.
+
+    Runs of different rules share the store's journal and each starts by copying what a crashed run left,
+    so copying is serialised by a lock on the journal: two runs reading the same unmarked row at once would
+    otherwise both append it.
+    """
+    if engine not in _ready and not sa.inspect(engine).has_table(JOURNAL_TABLE):
+        return 0
+    # Nothing pending, nothing to copy: a row committed after this look belongs to a run that copies it.
+    with engine.connect() as connection:
+        if connection.execute(_PENDING).first() is None:
+            return 0
+    with exclusive_lock(engine, JOURNAL_TABLE, wait=TRANSFER_WAIT_SECONDS):
+        return _transfer(engine, store, ledger)
+
+
+_PENDING = sa.select(_TABLE.c.id).where(_TABLE.c.ledger_seq.is_(None)).limit(1)
+
+
+def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
+    """``transfer_pending`` under the journal's lock."""
+    table = _TABLE
+    with engine.connect() as connection:
+        pending = connection.execute(
+            sa.select(table).where(table.c.ledger_seq.is_(None)).order_by(table.c.id)
+        ).all()
+        last_marked = connection.execute(sa.select(sa.func.max(table.c.ledger_seq))).scalar() or 0
+    if not pending:
+        return 0
+    # A crash after the ledger append but before the mark leaves entries already there: find them.
+    already: dict[str, int] = {}
+    wanted = {journal_ref(store, row) for row in pending}
+    for recorded in ledger.entries(since_seq=int(last_marked)):
+        ref = recorded.entry.details.get("journal")
+        if isinstance(ref, str) and ref in wanted:
+            already[ref] = recorded.seq
+    copied = 0
+    for row in pending:
+        ref = journal_ref(store, row)
+        seq = already.get(ref)
+        if seq is None:
+            seq = ledger.append(_entry(store, row)).seq
+            copied += 1
+        with engine.begin() as connection:
+            connection.execute(table.update().where(table.c.id == row.id).values(ledger_seq=seq))
+    return copied

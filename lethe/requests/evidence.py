@@ -1,0 +1,193 @@
+"""Evidence of data-subject requests that change a store, kept the way retention keeps its batches'.
+
+Before anything changes, ``prepare_evidence`` checks that the ledger can take an entry
+(``Ledger.check_writable``: the key matches the head, the write lock is obtained within the ledger's lock
+timeout, the schema exists) and copies into the ledger what an earlier, interrupted run left in the journals
+of the stores the request touches (``journal.transfer_pending``). The change then commits in one store
+transaction together with a journal row holding its whole ledger entry (``journal_change``); after the
+commit, ``copy_evidence`` copies the row into the ledger through ``transfer_pending``, the one copying path.
+A process killed between the commit and the copy leaves the row, and the next run on that store copies it.
+
+A retry of such a run finds its subject changed: an erased subject (or a rectified lookup value) is no longer
+found. ``remembering`` wraps the resolver: when nobody is found but a journalled change of the same kind
+names the identifier (by its keyed fingerprint), the retry is answered ``completed-earlier``
+(``answer_completed_earlier``) instead of "not found", and the request the interrupted run left open is
+closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from lethe.errors import LedgerError, LetheError, StoreError, SubjectNotFoundError
+from lethe.ledger.chain import Ledger
+from lethe.ledger.entry import LedgerEntry
+from lethe.ledger.journal import ensure_journal, find_entry, record_entry, transfer_pending
+from lethe.requests.register import RequestError, close_request, state_engine, type_name
+from lethe.requests.tracking import identifier_fingerprint
+from lethe.settings import Settings
+from lethe.stores.engines import Stores
+
+COMPLETED_EARLIER = "completed-earlier"
+
+# Test-only hook points, None in production: called with the flow's name just before the transaction of a
+# request's change commits (its journal row inserted) and just after the commit (before the ledger copy).
+# tests/request_worker.py sets them in a child process to kill it there and prove crash safety.
+_before_commit: Callable[[str], None] | None = None
+_after_commit: Callable[[str], None] | None = None
+
+
+def prepare_evidence(
+    ledger: Ledger, stores: Stores, names: Sequence[str], *, journal: bool = True
+) -> dict[str, sa.Table]:
+    """Refuse now when the ledger cannot take entries; copy what earlier runs left; return each journal.
+
+    Without ``journal`` (a dry run) no journal table is created.
+    """
+    ledger.check_writable()
+    tables = {name: ensure_journal(stores.engine(name)) for name in names} if journal else {}
+    recover_evidence(ledger, stores, names)
+    return tables
+
+
+def recover_evidence(ledger: Ledger, stores: Stores, names: Iterable[str]) -> None:
+    """Copy journal rows of the stores not yet in the ledger (``transfer_pending``) into it."""
+    for name in names:
+        try:
+            transfer_pending(stores.engine(name), name, ledger)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store {name}: cannot read its journal ({type_name(exc)})") from None
+
+
+def journal_change(
+    connection: sa.Connection,
+    table: sa.Table,
+    entry: LedgerEntry,
+    *,
+    part: int = 1,
+    match: Sequence[str] = (),
+) -> None:
+    """Journal a request's change in the transaction that makes it, as the last statement before its commit."""
+    record_entry(connection, table, entry, part=part, match=match)
+    if _before_commit is not None:
+        _before_commit(entry.flow)
+
+
+def copy_evidence(ledger: Ledger, stores: Stores, names: Sequence[str], flow: str) -> None:
+    """After the commit: copy the change's journal rows into the ledger (the next run does if this one dies)."""
+    if _after_commit is not None:
+        _after_commit(flow)
+    try:
+        recover_evidence(ledger, stores, names)
+    except LedgerError as exc:
+        # Same class (exit 3, or 4 for a tampered ledger), saying that the change itself is safe.
+        raise type(exc)(
+            f"{exc}; the {flow} is committed and journalled in store {', '.join(names)}: "
+            "the next run on that store copies it into the ledger"
+        ) from exc
+
+
+def identifier_prints(settings: Settings, subject: str, identifiers: Iterable[object]) -> list[str]:
+    """Keyed fingerprints of the identifiers that name a subject (never the values), for ``find_entry``."""
+    texts = (str(v).strip() for v in identifiers if v is not None)
+    return list(dict.fromkeys(identifier_fingerprint(settings, subject, t) for t in texts if t))
+
+
+class CompletedEarlier(LetheError):
+    """Raised by a ``remembering`` resolver: nobody is found, but a journalled change named the identifier."""
+
+    def __init__(self, journal: str, entry: LedgerEntry) -> None:
+        super().__init__(f"this {entry.flow} was completed earlier, by run {entry.run_id}")
+        self.journal = journal
+        self.entry = entry
+
+
+def remembering(
+    resolve: Callable[[str], Any],
+    stores: Stores,
+    store: str,
+    settings: Settings,
+    subject: str,
+    *,
+    flow: str,
+    action: str,
+    in_clear: Callable[[str], Any] | None = None,
+    key_print: Callable[[Any], str] | None = None,
+) -> Callable[[str], Any]:
+    """``resolve``, raising CompletedEarlier when it finds nobody but ``store``'s journal holds a ``flow``
+    change that the identifier named.
+
+    With ``in_clear`` (the resolver without tokens) and ``key_print`` (the key's fingerprint), a subject that
+    ``resolve`` finds only through a token of the identifier (its row is pseudonymised) is also answered
+    CompletedEarlier when a journalled change named the identifier and that very key: the change is done, and
+    running it again would only record a second erasure of the same person.
+    """
+
+    def remembered(identifier: str, key: Any = None) -> tuple[str, LedgerEntry] | None:
+        """The journalled change that named the identifier (and ``key``, when given), if any."""
+        match = identifier_prints(settings, subject, [identifier])
+        found = find_entry(stores.engine(store), store, flow=flow, action=action, match=match)
+        if found is None or key is None or key_print is None:
+            return found
+        return found if key_print(key) in found[1].fingerprints else None
+
+    def resolve_or_remember(identifier: str) -> Any:
+        try:
+            key = resolve(identifier)
+        except SubjectNotFoundError:
+            found = remembered(identifier)
+            if found is None:
+                raise
+            raise CompletedEarlier(*found) from None
+        if in_clear is not None:
+            try:
+                in_clear(identifier)
+            except SubjectNotFoundError:  # found only by a token: pseudonymised, perhaps by this very change
+                if (found := remembered(identifier, key)) is not None:
+                    raise CompletedEarlier(*found) from None
+        return key
+
+    return resolve_or_remember
+
+
+def answer_completed_earlier(
+    settings: Settings,
+    ledger: Ledger,
+    earlier: CompletedEarlier,
+    *,
+    run_id: str,
+    policy_hash: str,
+    action: str,
+    started: datetime,
+    close: bool = True,
+) -> str | None:
+    """Record the answer to a retry of a change made earlier; with ``close`` close the request it left open.
+
+    Returns the earlier request's id (None when its entry names none).
+    """
+    done = earlier.entry
+    request = done.details.get("request")
+    request_id = request if isinstance(request, str) else None
+    ledger.append(
+        LedgerEntry(
+            run_id=run_id, flow=done.flow, policy_hash=policy_hash, action=action, outcome=COMPLETED_EARLIER,
+            started_at=started, ended_at=datetime.now(UTC), fingerprints=done.fingerprints,
+            details={
+                "subject": done.details.get("subject"), "request": request_id, "journal": earlier.journal,
+                "earlier_run": done.run_id,
+            },
+        )
+    )  # fmt: skip
+    if close and request_id is not None:
+        with suppress(RequestError):  # already closed (an earlier retry answered it) or not in this register
+            close_request(
+                state_engine(settings), request_id, "completed",
+                f"{done.flow} completed by run {done.run_id}, interrupted before its ledger copy; recovered",
+            )  # fmt: skip
+    return request_id
