@@ -138,13 +138,28 @@ def test_b3_the_export_and_every_hand_written_form_hand_over_the_same_rows(tmp_p
     assert target.met(1.4, 0.049) and not target.met(1.4, 0.051) and not target.met(1.6, 0.01)
 
 
-def test_b4_lethe_and_the_hand_statements_leave_the_same_shop(tmp_path: Path) -> None:
-    (result,) = measure(b4_erase.BENCH, "sqlite", 300, 1, tmp_path)  # raises unless the data is equal
-    assert (result.id, result.baseline) == ("B4", b4_erase.BASELINE)
+def test_b4_a_queue_of_erasures_leaves_the_same_shop_on_both_sides(tmp_path: Path) -> None:
+    assert b4_erase.queue_size(100_000) == b4_erase.QUEUE == 1_000 and b4_erase.queue_size(2_000) == 200
+    emails = b4_erase.subjects(300, b4_erase.queue_size(300))
+    assert len(set(emails)) == 30 and all(int(e[1:].split("@")[0]) % 100 for e in emails)  # none held
+    lines: list[str] = []
+    results = measure(b4_erase.BENCH, "sqlite", 300, 1, tmp_path, log=lines.append)  # raises unless equal
+    assert [(r.id, r.baseline) for r in results] == [
+        ("B4", b4_erase.BASELINE),
+        ("B4-subject", b4_erase.BASELINE),
+    ]
+    assert results[1].lethe_s < results[0].lethe_s  # one subject's p50 against the whole queue of 30
+    assert any("a queue of 30 subjects" in line for line in lines)
+
+
+def test_b4_erases_every_subject_of_the_queue(tmp_path: Path) -> None:
     with dataset("sqlite", b4_erase.SQL_SHOP, 300, tmp_path / "b4") as data:
-        b4_erase.lethe_queue(data.template_url, data.workdir, b4_erase.subjects(300, 20))
+        before = shop_digest(data.template_url)
+        emails = b4_erase.subjects(300, 30)
+        laps = b4_erase.lethe_queue(data.template_url, data.workdir, emails)
         erased = _query(data.template_url, "SELECT count(*) FROM customers WHERE full_name = 'erased'")
-    assert erased == [(20,)]
+    assert len(laps) == 30 and erased == [(30,)]
+    assert before["addresses"][0] == 600 and before["web_sessions"][0] == 1_200
 
 
 def test_b6_child_process_enforces_the_rule_and_reports_its_peak_rss(tmp_path: Path) -> None:
