@@ -13,14 +13,13 @@ SQLite and PostgreSQL (a semi-join there), a multi-table ``DELETE ... JOIN`` on 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
 from benchmarks.common import digest, expired_count, run_lethe
-from benchmarks.harness import LETHE, Result, Target, Work, pair_results, run_rounds
-from benchmarks.seeding import EngineName, dataset
-from benchmarks.tables import CHILDREN, CUTOFF, SESSIONS_RULE, seed_sessions, sessions_metadata
+from benchmarks.harness import LETHE, Benchmark, Method, Run, Work
+from benchmarks.report import Target
+from benchmarks.tables import CHILDREN, CUTOFF, SESSIONS, SESSIONS_RULE
 from lethe.stores.engines import create_store_engine
 
 BASELINE = "hand DELETE"
@@ -65,26 +64,25 @@ def _baseline(expected: int) -> Work:
     return work
 
 
-def methods(workdir: Path, rows: int) -> list[tuple[str, Work]]:
+def methods(run: Run) -> list[Method]:
     """Lethe, then the hand-written DELETE."""
-    expected = expired_count(rows)
-    return [(LETHE, lethe_work(workdir, expected)), (BASELINE, _baseline(expected))]
+    expected = expired_count(run.size)
+    return [(LETHE, lethe_work(run.workdir, expected)), (BASELINE, _baseline(expected))]
 
 
-def tables_digest(url: str) -> dict[str, tuple[int, str]]:
+def tables_digest(url: str, _output: object = None) -> dict[str, tuple[int, str]]:
     """The final data of a copy: both tables."""
-    engine = create_store_engine(url)
-    try:
-        md = sessions_metadata()
-        return digest(engine, [md.tables["sessions"], md.tables["session_events"]])
-    finally:
-        engine.dispose()
+    return digest(url, SESSIONS.metadata.sorted_tables)
 
 
-def run(engine: EngineName, rows: int, pairs: int, workdir: Path, *, log: Any = None) -> list[Result]:
-    """B2 on one engine: seed once, then ``pairs`` rounds of Lethe and the hand-written DELETE."""
-    with dataset(engine, sessions_metadata(), seed_sessions, rows, workdir / f"b2-{engine}") as data:
-        if log is not None:
-            log(f"B2 {engine}: seeded {rows:,} rows in {data.seed_seconds:.1f} s")
-        times = run_rounds(data, methods(data.workdir, rows), pairs, check=tables_digest, log=log)
-    return pair_results("B2", engine, rows, times)
+BENCH = Benchmark(
+    id="B2",
+    summary="delete the expired 40% of a table with a child table: Lethe vs one hand DELETE",
+    data=SESSIONS,
+    methods=methods,
+    targets=TARGETS,
+    size=1_000_000,
+    quick=10_000,
+    check=tables_digest,
+    default=True,
+)

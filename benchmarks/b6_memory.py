@@ -23,9 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Result, Target
+from benchmarks.harness import Benchmark, Run, no_methods
+from benchmarks.report import Result, Target
 from benchmarks.seeding import dataset
-from benchmarks.tables import PEOPLE_RULE, people_metadata, seed_people
+from benchmarks.tables import PEOPLE, PEOPLE_RULE
 
 GROWTH = 10
 TARGETS = {("B6", "*"): Target("<= 1.20", at_most=1.2)}
@@ -75,7 +76,7 @@ def child(url: str, workdir: Path) -> dict[str, Any]:
 
 def measure(rows: int, workdir: Path, *, log: Any = None) -> dict[str, Any]:
     """Seed ``rows`` rows into a SQLite file, run the child on it, return what it reports."""
-    with dataset("sqlite", people_metadata(), seed_people, rows, workdir / f"b6-{rows}") as data:
+    with dataset("sqlite", PEOPLE, rows, workdir / f"b6-{rows}") as data:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
@@ -100,10 +101,11 @@ def measure(rows: int, workdir: Path, *, log: Any = None) -> dict[str, Any]:
     return report
 
 
-def run(rows: int, workdir: Path, *, log: Any = None) -> list[Result]:
-    """B6: peak RSS at ``rows`` and at ``GROWTH * rows`` rows."""
-    small = measure(rows, workdir, log=log)
-    big = measure(rows * GROWTH, workdir, log=log)
+def run(run: Run) -> list[Result]:
+    """B6: peak RSS at ``run.size`` and at ``GROWTH * run.size`` rows."""
+    rows = run.size
+    small = measure(rows, run.workdir, log=run.log)
+    big = measure(rows * GROWTH, run.workdir, log=run.log)
     return [
         Result(
             id="B6",
@@ -115,6 +117,20 @@ def run(rows: int, workdir: Path, *, log: Any = None) -> list[Result]:
             ratio=round(big["peak_mb"] / small["peak_mb"], 4),
         )
     ]
+
+
+BENCH = Benchmark(
+    id="B6",
+    summary="peak memory of retention on N and 10 N rows (SQLite), each in a fresh process",
+    data=None,
+    methods=no_methods,
+    targets=TARGETS,
+    size=1_000_000,
+    quick=20_000,
+    engines=("sqlite",),
+    default=True,
+    custom=run,
+)
 
 
 def main(argv: list[str] | None = None) -> None:

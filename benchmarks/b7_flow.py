@@ -1,7 +1,8 @@
 """B7: the retention flow on the demo shop under ephemeral Prefect, against the same work through the core.
 
-Data: the demo shop (``lethe.demo.seed`` with ``customers`` customers: 8 tables, about 25 rows per customer)
-in a SQLite file, seeded once; every measurement gets a copy of it and a new, empty SQLite ledger beside it.
+Data: the demo shop (``shop.DEMO_SHOP``: ``lethe.demo.seed`` with ``customers`` customers, 8 tables, about
+25 rows per customer) in a SQLite file, seeded once; every measurement gets a copy of it and a new, empty
+SQLite ledger beside it (removed with the copy).
 The policy is config/demo.yaml (six rules: four deletes, two anonymisations), judged at the demo's ``as_of``
 as ``make demo`` does, with the store and ledger URLs and fixed keys in the environment.
 
@@ -21,52 +22,48 @@ and 8 ledgers instead of one each; progress artifacts, three more artifacts (two
 head) and the run's logs go to the API.
 
 Both sides must report the same counts and leave identical data (every demo table hashed), checked on an
-untimed run of each before the rounds and again in the first round. Reported, no target; the protocol asks
-to keep the overhead to Prefect's own start-up.
+untimed run of each before the rounds (the harness's warm-up) and again in the first round. ``rows`` in the
+results is the rows of the seeded shop. Reported, no target; the protocol asks to keep the overhead to
+Prefect's own start-up.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
-import shutil
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from benchmarks.common import LEDGER_KEY_HEX, MASTER_KEY_HEX, digest
-from benchmarks.harness import LETHE, Result, Target, pair_results, run_rounds
-from lethe.demo.seed import DemoSpec, metadata, seed
+from benchmarks.common import LEDGER_KEY_HEX, MASTER_KEY_HEX
+from benchmarks.harness import LETHE, Benchmark, Method, Rounds, Run, pair_results
+from benchmarks.report import Result, Target
+from benchmarks.shop import DEMO_SHOP, shop_digest
+from lethe.demo.seed import DemoSpec
 from lethe.ledger.chain import Ledger
 from lethe.policy.loading import load_policy
 from lethe.retention.enforce import enforce_rule
 from lethe.retention.plan import plan_entry, plan_rule
 from lethe.retention.run import RetentionRun
 from lethe.settings import load_settings
-from lethe.stores.engines import Stores, create_store_engine
+from lethe.stores.engines import Stores
 from lethe.validation.policy import require_valid
 
 BASELINE = "core functions"
 TARGETS = {("B7", BASELINE): Target("report")}
-CUSTOMERS = 10_000
-QUICK_CUSTOMERS = 1_000
 POLICY = str(Path(__file__).resolve().parents[1] / "config" / "demo.yaml")
 AS_OF = DemoSpec().as_of  # the instant the demo data is generated for, as `make demo` runs the flow
 APPROVAL_THRESHOLD = 10**12  # never pause for approval: nobody is there to give it
 
 
 def ledger_url(url: str) -> str:
-    """The ledger of a copy: ``copy-N-ledger.db`` beside ``copy-N.db``."""
-    path = Path(make_url(url).database or "")
-    return f"sqlite:///{path.with_name(path.stem + '-ledger.db')}"
+    """The ledger of a copy: ``copy-N.db-ledger.db`` beside ``copy-N.db`` (discarded with it)."""
+    return f"sqlite:///{make_url(url).database}-ledger.db"
 
 
 @contextlib.contextmanager
@@ -119,70 +116,6 @@ def core_retention(url: str) -> dict[str, int]:
     return {"pending": sum(p.pending for p in plans), "applied": sum(r.applied for r in results)}
 
 
-def shop_digest(url: str) -> object:
-    """The final data of a copy: every demo table (not Lethe's journal)."""
-    engine = create_store_engine(url)
-    try:
-        return digest(engine, list(metadata.sorted_tables))
-    finally:
-        engine.dispose()
-
-
-@dataclass
-class ShopCopies:
-    """The demo shop seeded once into ``template.db``; ``fresh()`` copies it (with no ledger yet)."""
-
-    workdir: Path
-    rows: int = 0
-    seed_seconds: float = 0.0
-    _numbers: Iterator[int] = field(default_factory=itertools.count)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def template_url(self) -> str:
-        """URL of the seeded template."""
-        return f"sqlite:///{self.workdir / 'template.db'}"
-
-    def seed(self, customers: int) -> None:
-        """Seed ``customers`` customers (``rows``: all rows written; ``seed_seconds``: how long it took)."""
-        started = time.perf_counter()
-        engine = create_store_engine(self.template_url)
-        try:
-            self.rows = sum(seed(engine, DemoSpec(customers=customers)).values())
-            with engine.connect() as connection:  # everything into the main file, which is what gets copied
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            engine.dispose()
-        self.seed_seconds = time.perf_counter() - started
-
-    def fresh(self) -> str:
-        """URL of a new copy of the template (thread-safe: a round's copies are made in parallel)."""
-        with self._lock:
-            number = next(self._numbers)
-        path = self.workdir / f"copy-{number}.db"
-        shutil.copyfile(self.workdir / "template.db", path)
-        return f"sqlite:///{path}"
-
-    def discard(self, url: str) -> None:
-        """Remove a copy, its ledger, and their WAL and lock files."""
-        for each in (url, ledger_url(url)):
-            path = Path(make_url(each).database or "")
-            for file in path.parent.glob(path.name + "*"):
-                file.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def shop(customers: int, workdir: Path) -> Iterator[ShopCopies]:
-    """A seeded :class:`ShopCopies` in ``workdir``, removed with all its copies afterwards."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        copies = ShopCopies(workdir)
-        copies.seed(customers)
-        yield copies
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
 @contextlib.contextmanager
 def ephemeral_prefect(home: Path) -> Iterator[tuple[float, float]]:
     """Prefect's ephemeral mode with its state in ``home``; yields the seconds of its import and server start.
@@ -220,53 +153,39 @@ def ephemeral_prefect(home: Path) -> Iterator[tuple[float, float]]:
         server.stop()
 
 
-def methods() -> list[tuple[str, Callable[[str], dict[str, int]]]]:
+def sides() -> list[Method]:
     """Lethe (the flow), then the core functions."""
     return [(LETHE, flow_retention), (BASELINE, core_retention)]
 
 
-def run_each_once(copies: ShopCopies) -> tuple[dict[str, int], object]:
-    """Run both sides once, untimed, each on its own fresh copy; return the counts and the final data.
-
-    Raises AssertionError unless both report the same counts and leave the same data.
-    """
-    seen: dict[str, tuple[dict[str, int], object]] = {}
-    for name, work in methods():
-        url = copies.fresh()
-        try:
-            seen[name] = (work(url), shop_digest(url))
-        finally:
-            copies.discard(url)
-    (flow_counts, flow_data), (core_counts, core_data) = seen[LETHE], seen[BASELINE]
-    if flow_counts != core_counts:
-        raise AssertionError(f"the flow reported {flow_counts}, the core functions {core_counts}")
-    if flow_data != core_data:
-        raise AssertionError("the flow and the core functions left different data")
-    return flow_counts, flow_data
+def methods(run: Run) -> list[Method]:
+    """Start ephemeral Prefect for the run (reported, untimed), then :func:`sides`."""
+    imported, started = run.stack.enter_context(ephemeral_prefect(run.workdir / "prefect"))
+    run.log(f"B7: Prefect imported in {imported:.1f} s, ephemeral server started in {started:.1f} s")
+    return sides()
 
 
-def run(
-    customers: int,
-    pairs: int,
-    workdir: Path,
-    *,
-    log: Callable[[str], None] | None = None,
-    ephemeral: bool = True,
-) -> list[Result]:
-    """B7 on SQLite: seed once, start ephemeral Prefect, check both sides agree (untimed), ``pairs`` rounds.
-
-    ``ephemeral=False`` uses the Prefect API this process is already configured for (the tests' server).
-    """
-    say = log or (lambda _text: None)
-    prefect = ephemeral_prefect(workdir / "b7-prefect") if ephemeral else contextlib.nullcontext(None)
-    with shop(customers, workdir / "b7") as copies, prefect as seconds:
-        say(f"B7: seeded {customers:,} customers ({copies.rows:,} rows) in {copies.seed_seconds:.1f} s")
-        if seconds is not None:
-            say(f"B7: Prefect imported in {seconds[0]:.1f} s, ephemeral server started in {seconds[1]:.1f} s")
-        counts, _ = run_each_once(copies)
-        say(f"B7: both sides report {counts} and leave the same data")
-        times = run_rounds(copies, methods(), pairs, check=shop_digest, log=log)
-    return pair_results("B7", "sqlite", copies.rows, times)
+def same_work(url: str, counts: object) -> tuple[object, object]:
+    """What a side reported (pending and applied rows) and the data it left."""
+    return counts, shop_digest(url)
 
 
-run_b7 = run  # the name the benchmark runner imports
+def results(run: Run, rounds: Rounds) -> list[Result]:
+    """The flow against the core functions; ``rows`` = the rows of the seeded shop."""
+    return pair_results("B7", run.engine, run.seeded_rows, rounds.times)
+
+
+BENCH = Benchmark(
+    id="B7",
+    summary="the retention flow on ephemeral Prefect vs the same work through the core functions",
+    data=DEMO_SHOP,
+    methods=methods,
+    targets=TARGETS,
+    size=10_000,
+    quick=1_000,
+    unit="customers",
+    check=same_work,
+    warm_up=True,
+    engines=("sqlite",),
+    results=results,
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from lethe.policy.model import Policy
 from lethe.retention.enforce import RuleResult, enforce_rule
 from lethe.retention.run import RetentionRun
 from lethe.settings import Settings, load_settings
-from lethe.stores.engines import Stores
+from lethe.stores.engines import Stores, create_store_engine
 
 STORE = "db"
 MASTER_KEY_HEX = "ab" * 32
@@ -69,19 +70,23 @@ def run_lethe(rule_yaml: str, url: str, workdir: Path, *, batch_size: int | None
         ledger._engine.dispose()
 
 
-def digest(engine: sa.Engine, tables: list[sa.Table]) -> dict[str, tuple[int, str]]:
+def digest(url: str, tables: Iterable[sa.Table]) -> dict[str, tuple[int, str]]:
     """Row count and SHA-256 of every row (in key order) of each table: equal digests, equal data."""
     out: dict[str, tuple[int, str]] = {}
-    with engine.connect() as connection:
-        for table in tables:
-            sha = hashlib.sha256()
-            count = 0
-            order = list(table.primary_key.columns)
-            result = connection.execution_options(yield_per=20_000).execute(sa.select(table).order_by(*order))
-            for row in result:
-                sha.update(repr(tuple(row)).encode())
-                count += 1
-            out[table.name] = (count, sha.hexdigest())
+    engine = create_store_engine(url)
+    try:
+        with engine.connect() as connection:
+            for table in tables:
+                sha = hashlib.sha256()
+                count = 0
+                order = list(table.primary_key.columns)
+                query = sa.select(table).order_by(*order)
+                for row in connection.execution_options(yield_per=20_000).execute(query):
+                    sha.update(repr(tuple(row)).encode())
+                    count += 1
+                out[table.name] = (count, sha.hexdigest())
+    finally:
+        engine.dispose()
     return out
 
 

@@ -4,7 +4,8 @@ Data is written by one ``INSERT ... SELECT`` over a number sequence (SQLite: a r
 ``generate_series``, MariaDB: the SEQUENCE engine's ``seq_1_to_N``), so seeding 1M rows takes seconds and
 no row passes through Python. Row ``x`` is the same on every engine and every run.
 
-A :class:`Dataset` seeds a *template* once, then hands out a fresh copy for each measurement, so every
+A benchmark's :class:`Data` names its tables and the function filling them. A :class:`Dataset` seeds a
+*template* once, then hands out a fresh copy for each measurement, so every
 measurement starts from identical data and the copying is never timed:
 
 * SQLite: the template file is copied (``shutil.copyfile``).
@@ -33,10 +34,8 @@ from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine, make_url
 
-from lethe.ledger.journal import journal_table
 from lethe.stores.engines import create_store_engine
 
 EngineName = Literal["sqlite", "postgresql", "mariadb"]
@@ -55,8 +54,8 @@ AS_OF = datetime(2026, 11, 25, tzinfo=UTC)
 AS_OF_SQL = "2026-11-25 00:00:00"
 EXPIRED_DAYS = 1100  # expired rows are 3+ years old; the rules keep 2 years
 
-# A function that fills the (empty, created) tables of a dataset with ``rows`` rows through ``connection``.
-Seeder = Callable[[sa.Connection, str, int], None]
+# Fills the (created, empty) tables through ``engine`` for a size (rows, customers); returns the rows written.
+Seeder = Callable[[Engine, EngineName, int], int]
 
 
 # --------------------------------------------------------------------------------------------- SQL pieces
@@ -111,12 +110,18 @@ def age_days(x: str) -> str:
 
 def insert_select(
     connection: sa.Connection, table: str, columns: list[str], expressions: list[str], n: int
-) -> None:
-    """``INSERT INTO table (columns) SELECT expressions FROM 1..n`` in one statement."""
+) -> int:
+    """``INSERT INTO table (columns) SELECT expressions FROM 1..n`` in one statement; return n (the rows)."""
     dialect = dialect_of(connection.engine)
     prefix, source = sequence_from(dialect, n)
     select = f"SELECT {', '.join(expressions)} FROM {source}"
     connection.execute(sa.text(f"{prefix}INSERT INTO {table} ({', '.join(columns)}) {select}"))
+    return n  # one row per x (the rowcount of SQLite's WITH ... INSERT is -1)
+
+
+def int_div(dialect: str, a: str, b: int) -> str:
+    """Integer division of the SQL expression ``a`` by ``b``."""
+    return f"(({a}) DIV {b})" if dialect == "mariadb" else f"(({a}) / {b})"
 
 
 def dialect_of(engine: Engine) -> EngineName:
@@ -207,23 +212,34 @@ def drop_database(url: str) -> None:
 # ------------------------------------------------------------------------------------------------ datasets
 
 
-@dataclass
-class Dataset:
-    """Tables seeded once into a template; ``fresh()`` gives a new identical copy for each measurement."""
+@dataclass(frozen=True)
+class Data:
+    """What a benchmark measures on: its tables and the function that fills them for a size."""
 
-    engine: EngineName
     metadata: sa.MetaData
     seeder: Seeder
-    rows: int
+
+
+@dataclass
+class Dataset:
+    """Tables seeded once into a template; ``fresh()`` gives a new identical copy for each measurement.
+
+    Files written beside a SQLite copy and named after it (``copy-3.db-ledger.db``) go with it.
+    """
+
+    engine: EngineName
+    data: Data
+    size: int
     workdir: Path
     template_url: str = ""
     seed_seconds: float = 0.0
+    seeded_rows: int = 0  # rows written into the template, all tables
     _copies: list[str] = field(default_factory=list)
     _numbers: Iterator[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def seed(self) -> None:
-        """Create and fill the template (``seed_seconds``: how long it took)."""
+        """Create and fill the template (``seed_seconds``: how long it took; ``seeded_rows``: rows written)."""
         started = time.perf_counter()
         if self.engine == "sqlite":
             path = self.workdir / "template.db"
@@ -234,10 +250,9 @@ class Dataset:
             self.template_url = create_database(self.engine)
         engine = create_store_engine(self.template_url)
         try:
-            self.metadata.create_all(engine)
-            with engine.begin() as connection:
-                self.seeder(connection, self.engine, self.rows)
-            _finish_template(engine, self.engine, self.metadata)
+            self.data.metadata.create_all(engine)
+            self.seeded_rows = self.data.seeder(engine, self.engine, self.size)
+            _finish_template(engine, self.engine, self.data.metadata)
         finally:
             engine.dispose()
         self.seed_seconds = time.perf_counter() - started
@@ -254,7 +269,7 @@ class Dataset:
             url = create_database("postgresql", template=make_url(self.template_url).database)
         else:
             url = create_database("mariadb")
-            _copy_mariadb(self.template_url, url, self.metadata)
+            _copy_mariadb(self.template_url, url, self.data.metadata)
         with self._lock:
             self._copies.append(url)
         return url
@@ -280,8 +295,8 @@ def _remove(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = Path(parsed.database or "")
-        for file in path.parent.glob(path.name + "*"):  # the file, -wal, -shm and Lethe's lock files
-            file.unlink()
+        for file in path.parent.glob(path.name + "*"):  # the file, -wal, -shm, lock files, a ledger beside
+            file.unlink(missing_ok=True)
     else:
         drop_database(url)
 
@@ -306,7 +321,6 @@ def _copy_mariadb(source_url: str, target_url: str, metadata: sa.MetaData) -> No
     engine = sa.create_engine(target_url, poolclass=sa.pool.NullPool)
     try:
         metadata.create_all(engine)
-        precreate_journal(engine)
         with engine.begin() as connection:
             connection.exec_driver_sql("SET SESSION unique_checks = 0, foreign_key_checks = 0")
             for table in metadata.sorted_tables:  # parents first
@@ -321,32 +335,13 @@ def _copy_mariadb(source_url: str, target_url: str, metadata: sa.MetaData) -> No
         engine.dispose()
 
 
-def precreate_journal(engine: Engine) -> bool:
-    """Work around ``lethe_journal.body`` being ``TEXT`` (64 KiB) on MariaDB; True when it was needed.
-
-    A journal row holds a batch's key fingerprints (~37 bytes each): a 5,000-row batch needs ~190 KB, so
-    ``enforce_rule`` fails with "Data too long for column 'body'" at the default batch size. Until
-    ``lethe/journal.py`` gives the column ``LONGTEXT`` on MariaDB (as ``lethe/ledger.py`` does), each copy
-    gets the journal table created beforehand with a ``LONGTEXT`` body (``ensure_journal`` keeps an existing
-    table). Nothing else about the table changes, and the workaround switches itself off once fixed.
-    """
-    table = journal_table()
-    if table.c.body.type.compile(dialect=engine.dialect).upper() != "TEXT":
-        return False
-    table.c.body.type = mysql.LONGTEXT()
-    table.create(engine, checkfirst=True)
-    return True
-
-
 @contextlib.contextmanager
-def dataset(
-    engine: EngineName, metadata: sa.MetaData, seeder: Seeder, rows: int, workdir: Path
-) -> Iterator[Dataset]:
-    """A seeded :class:`Dataset`, removed with all its copies afterwards."""
+def dataset(engine: EngineName, data: Data, size: int, workdir: Path) -> Iterator[Dataset]:
+    """A seeded :class:`Dataset` of ``data`` at ``size``, removed with all its copies afterwards."""
     workdir.mkdir(parents=True, exist_ok=True)
-    data = Dataset(engine, metadata, seeder, rows, workdir)
+    seeded = Dataset(engine, data, size, workdir)
     try:
-        data.seed()
-        yield data
+        seeded.seed()
+        yield seeded
     finally:
-        data.close()
+        seeded.close()

@@ -14,7 +14,16 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from benchmarks.seeding import age_days, concat, date_plus_days, insert_select, instant_minus
+from benchmarks.seeding import (
+    Data,
+    EngineName,
+    age_days,
+    concat,
+    date_plus_days,
+    insert_select,
+    instant_minus,
+    int_div,
+)
 
 CUTOFF = datetime(2024, 11, 25)  # AS_OF minus the rules' 2 years, naive UTC like the columns
 
@@ -61,23 +70,24 @@ def people_metadata() -> sa.MetaData:
     return md
 
 
-def seed_people(connection: sa.Connection, dialect: str, rows: int) -> None:
+def seed_people(engine: sa.Engine, dialect: EngineName, rows: int) -> int:
     """Rows 1..rows; x % 5 in {0, 1} are 3+ years old (expired), the others under a year old."""
     x = "seq.x"
-    insert_select(
-        connection,
-        TABLE,
-        ["id", "full_name", "email", "phone", "birth_date", "created_at"],
-        [
-            x,
-            concat(dialect, "'Person '", x),
-            concat(dialect, "'user'", x, "'@example.com'"),
-            concat(dialect, "'+44 7700 '", f"{x} % 1000000"),
-            date_plus_days(dialect, "1950-01-01", f"{x} * 7919 % 18000"),
-            instant_minus(dialect, age_days(x), f"{x} * 37 % 86400"),
-        ],
-        rows,
-    )
+    with engine.begin() as connection:
+        return insert_select(
+            connection,
+            TABLE,
+            ["id", "full_name", "email", "phone", "birth_date", "created_at"],
+            [
+                x,
+                concat(dialect, "'Person '", x),
+                concat(dialect, "'user'", x, "'@example.com'"),
+                concat(dialect, "'+44 7700 '", f"{x} % 1000000"),
+                date_plus_days(dialect, "1950-01-01", f"{x} * 7919 % 18000"),
+                instant_minus(dialect, age_days(x), f"{x} * 37 % 86400"),
+            ],
+            rows,
+        )
 
 
 def sessions_metadata() -> sa.MetaData:
@@ -102,14 +112,15 @@ def sessions_metadata() -> sa.MetaData:
     return md
 
 
-def _div(dialect: str, a: str, b: int) -> str:
-    return f"(({a}) DIV {b})" if dialect == "mariadb" else f"(({a}) / {b})"
-
-
-def seed_sessions(connection: sa.Connection, dialect: str, rows: int) -> None:
+def seed_sessions(engine: sa.Engine, dialect: EngineName, rows: int) -> int:
     """Sessions 1..rows (x % 5 in {0, 1} expired) and ``CHILDREN`` events per session, dated alike."""
+    with engine.begin() as connection:
+        return _fill_sessions(connection, dialect, rows)
+
+
+def _fill_sessions(connection: sa.Connection, dialect: str, rows: int) -> int:
     x = "seq.x"
-    insert_select(
+    written = insert_select(
         connection,
         "sessions",
         ["id", "user_ref", "ip", "started_at"],
@@ -121,8 +132,8 @@ def seed_sessions(connection: sa.Connection, dialect: str, rows: int) -> None:
         ],
         rows,
     )
-    session = f"({_div(dialect, f'{x} - 1', CHILDREN)} + 1)"
-    insert_select(
+    session = f"({int_div(dialect, f'{x} - 1', CHILDREN)} + 1)"
+    return written + insert_select(
         connection,
         "session_events",
         ["id", "session_id", "at", "kind"],
@@ -134,3 +145,7 @@ def seed_sessions(connection: sa.Connection, dialect: str, rows: int) -> None:
         ],
         rows * CHILDREN,
     )
+
+
+PEOPLE = Data(people_metadata(), seed_people)
+SESSIONS = Data(sessions_metadata(), seed_sessions)
