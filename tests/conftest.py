@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from databases import (
+from sqlalchemy.engine import Engine, make_url
+from support.databases import (
     ENGINE_NAMES,
     ENV_VARS,
     ChinookDb,
@@ -39,7 +40,6 @@ from databases import (
     servers_required,
     unreachable_reason,
 )
-from sqlalchemy.engine import Engine, make_url
 
 # Prefect reads its settings when first imported: its state (profiles, memo store) goes to a folder of this
 # session, never to the user's ~/.prefect. The temporary server of `prefect_server` has its own database.

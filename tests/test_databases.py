@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from databases import (
+from sqlalchemy.engine import Engine, make_url
+from support.databases import (
     ENV_VARS,
     MARIADB_COLLATION,
     ChinookDb,
@@ -21,7 +22,6 @@ from databases import (
     servers_required,
     unreachable_reason,
 )
-from sqlalchemy.engine import Engine, make_url
 
 SERVER_PARAMS = [
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),

@@ -7,7 +7,7 @@ import gzip
 import re
 from pathlib import Path
 
-from databases import CHINOOK_FILES, ENGINE_NAMES, chinook_dir
+from support.databases import CHINOOK_FILES, ENGINE_NAMES, chinook_dir
 
 REPO = Path(__file__).resolve().parents[1]
 # What the project runs: code, tests, build and CI (documentation may mention the shared folder).

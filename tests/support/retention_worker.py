@@ -1,0 +1,115 @@
+"""Child process of the process-level retention tests: enforce one rule, optionally dying at a chosen point.
+
+``run(config, result_file)`` is the target of a ``multiprocessing`` process (``forkserver``: a fresh process
+forked from a server that only imported this module, never from the test process with its connections).
+By hand: ``python tests/retention_worker.py '<json config>' result.json``. The config holds:
+
+``db_url``, ``rules`` (YAML list, as ``retention_helpers.make_policy`` takes), ``rule``, ``as_of`` (ISO 8601),
+``env`` (the settings' environment), ``batch_size``, and optionally:
+
+``crash``
+    ``{"point": ..., "batch": N}``: SIGKILL this process at batch N, at ``before_commit`` (rows changed and
+    journal row inserted, transaction open), ``after_commit`` (committed, not yet copied to the ledger) or
+    ``after_ledger_append`` (copied to the ledger, journal row not yet marked).
+``ready_file``, ``go_file``
+    Create the first, then wait until the second exists before enforcing (so two workers start together).
+``pause``
+    Seconds to sleep after each batch (so two workers overlap).
+
+Writes the ``RuleResult`` as JSON to ``result_file`` and exits 0; on a Lethe error writes
+``{"error": class name}`` and exits with the error's exit code (6 for ConcurrentRunError); on any other
+exception writes ``{"traceback": ...}`` and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from lethe.errors import LetheError
+from lethe.ledger.chain import Ledger
+from lethe.ledger.entry import LedgerEntry, RecordedEntry
+from lethe.retention import enforce as retention
+from lethe.retention.enforce import enforce_rule
+from lethe.retention.run import RetentionRun
+from lethe.settings import load_settings
+from lethe.stores.engines import Stores
+from support.retention import make_policy
+
+
+def die(*_args: object) -> None:
+    """End this process the hard way: no cleanup, no rollback, no flush, like a power cut for the client."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class CrashingLedger(Ledger):
+    """A ledger that kills the process right after appending the entry of batch ``crash_batch``."""
+
+    crash_batch: int | None = None
+
+    def append(self, entry: LedgerEntry) -> RecordedEntry:
+        """Append, then die if this was the chosen batch's copy."""
+        recorded = super().append(entry)
+        if entry.outcome == "applied" and entry.details.get("batch") == self.crash_batch:
+            die()
+        return recorded
+
+
+def enforce(config: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Enforce the configured rule; return the exit code and what to report."""
+    crash = config.get("crash") or {}
+    point, at = crash.get("point"), crash.get("batch")
+    if point == "before_commit":
+        retention._before_batch_commit = lambda n: die() if n == at else None
+    elif point == "after_commit":
+        retention._after_batch_commit = lambda n: die() if n == at else None
+    elif point == "after_ledger_append":
+        CrashingLedger.crash_batch = at
+    elif point is not None:
+        raise ValueError(f"unknown crash point {point!r}")
+
+    policy = make_policy(config["db_url"], config["rules"])
+    settings = load_settings(config["env"])
+    pause = float(config.get("pause") or 0)
+
+    def progress(_done: int, _total: int) -> None:
+        time.sleep(pause)
+
+    if config.get("ready_file"):
+        Path(config["ready_file"]).touch()
+    go_file = config.get("go_file")
+    while go_file and not Path(go_file).exists():
+        time.sleep(0.005)
+    with Stores(policy) as stores:
+        as_of = datetime.fromisoformat(config["as_of"])
+        run = RetentionRun(policy, stores, settings, as_of, ledger=CrashingLedger.from_settings(settings))
+        try:
+            result = enforce_rule(
+                run, policy.rule(config["rule"]), batch_size=config["batch_size"], progress=progress
+            )
+        except LetheError as exc:
+            return exc.exit_code, {"error": type(exc).__name__}
+    return 0, json.loads(json.dumps(asdict(result), default=str))
+
+
+def run(config: dict[str, Any], result_file: str) -> None:
+    """Process target: enforce, write the report to ``result_file`` as JSON, exit with the exit code."""
+    try:
+        code, report = enforce(config)
+    except Exception:
+        code, report = 1, {"traceback": traceback.format_exc()}
+    Path(result_file).write_text(json.dumps(report), encoding="utf-8")
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    # By hand: python tests/retention_worker.py '<json config>' result.json
+    run(json.loads(sys.argv[1]), sys.argv[2])
