@@ -73,15 +73,19 @@ def path_problem(path: str, name: str | None) -> str | None:
 
 
 def resolve(dotted: str) -> object:
-    """The module or attribute a dotted name designates; AttributeError when there is none."""
+    """The module (its spec, when last) or attribute a dotted name designates; AttributeError when none."""
     parts = dotted.split(".")
     target: object = importlib.import_module(parts[0])
     for depth, part in enumerate(parts[1:], 2):
         name = ".".join(parts[:depth])
-        if isinstance(target, ModuleType) and hasattr(target, "__path__") and importlib.util.find_spec(name):
-            target = importlib.import_module(name)
-        else:
-            target = getattr(target, part)
+        spec = (
+            importlib.util.find_spec(name)
+            if isinstance(target, ModuleType) and hasattr(target, "__path__")
+            else None
+        )
+        if spec and depth == len(parts):
+            return spec  # a module named last need not be imported (lethe.dpia.gx loads Great Expectations)
+        target = importlib.import_module(name) if spec else getattr(target, part)
     return target
 
 
@@ -154,4 +158,6 @@ def test_checks_catch_what_moved() -> None:
         == "nothing is called lethe.restriction.not_restricted"
     )
     assert name_problem("lethe.requests.restriction.not_restricted") is None
+    assert name_problem("lethe.dpia.checks_gx") == "nothing is called lethe.dpia.checks_gx"
+    assert name_problem("lethe.dpia.gx") is None
     assert name_problem("lethe.dpia.check.failed") is None
