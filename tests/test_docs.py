@@ -30,7 +30,7 @@ DOCUMENTS = sorted(
 PATH = re.compile(
     r"(?<![\w./-])((?:lethe|flows|tasks|tests|benchmarks|deployments|docs|config)/[\w./-]*)(?::(\w+))?"
 )
-# a dotted name under lethe; one followed by "<", "*" or "…" is a pattern (``lethe.policy.<hash>``), not a name
+# a dotted name under lethe; one followed by "<", "*" or "…" is a pattern (``lethe.policy.<hash>``)
 DOTTED = re.compile(r"(?<![\w.])(lethe(?:\.[A-Za-z_]\w*)+)(?!\w|\.?[<*…])")
 # files the documents show as the reader's own (``lethe validate config/my-policy.yaml``)
 READERS_FILES = frozenset({"config/broken.yaml", "config/my-policy.yaml"})
