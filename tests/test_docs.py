@@ -24,6 +24,8 @@ DOCUMENTS = sorted(
         *(ROOT / "config").glob("*.yaml"),
         *(ROOT / "deployments").glob("*.yaml"),
         *(ROOT / "lethe").rglob("__init__.py"),
+        ROOT / "flows" / "__init__.py",
+        ROOT / "tasks" / "__init__.py",
     ]
 )
 # a path inside one of the repository's folders, optionally followed by ":name" (a deployment's entrypoint)
