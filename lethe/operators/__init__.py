@@ -1,4 +1,11 @@
-"""Anonymisation operators, registered explicitly: add a file, then add its class to ``OPERATORS``."""
+"""Anonymisation operators: how retention and erasure rewrite a personal column, the same on every engine.
+
+Each operator is one class in its own file (``null``, ``redact``, ``mask``, ``hmac``, ``generalise``,
+``noise``, ``fake``, ``encrypt``) with a name, an options model, the column types it can write, and its SQL
+and Python implementations; ``lethe.operators.keyed`` and ``lethe.operators.dialects`` hold what the keyed
+ones share, ``lethe.operators.apply`` how a transaction prepares and applies them. The registry is explicit,
+with no import side effects: add a file, then add its class to ``OPERATORS``.
+"""
 
 from __future__ import annotations
 
