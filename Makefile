@@ -88,7 +88,7 @@ lint: $(VENV)/.installed-dev ## ruff check + ruff format --check
 typecheck: $(VENV)/.installed-dev ## mypy on the lethe package (config in pyproject.toml)
 	$(BIN)/mypy
 
-imports: $(VENV)/.installed-dev ## import-linter: lethe never imports prefect, flows or tasks
+imports: $(VENV)/.installed-dev ## import-linter: the core never imports the orchestrator, layers, no cycles
 	$(BIN)/lint-imports
 
 # ------------------------------------------------------------------------------------------------ maintenance

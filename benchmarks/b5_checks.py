@@ -51,7 +51,7 @@ MEASURES = {
     ("expectation:1:ExpectColumnValuesToNotBeNull", "unexpected_count"): "null_emails",
     ("expectation:1:ExpectColumnValuesToNotBeNull", "element_count"): "emails",
 }
-# Regexes as PII_PATTERNS in lethe/checks_sql.py: the baseline looks for the same shapes.
+# Regexes as PII_PATTERNS in lethe/dpia/sql.py: the baseline looks for the same shapes.
 _EMAIL = "[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+[.][A-Za-z]{2,}"
 _PHONE = "^[+(]?[0-9]([ ()./-]{0,2}[0-9]){8,14}$"
 

@@ -11,7 +11,7 @@
 
 A server that does not answer skips its tests with the reason (e.g. ``PostgreSQL not reachable at
 127.0.0.1:5432 (set LETHE_TEST_POSTGRES_URL); ...``), unless ``LETHE_REQUIRE_SERVERS=1`` or ``CI=true``: then
-they fail. See ``tests/databases.py`` for the environment variables.
+they fail. See ``tests/support/databases.py`` for the environment variables.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests of the database fixtures themselves (tests/conftest.py, tests/databases.py)."""
+"""Tests of the database fixtures themselves (tests/conftest.py, tests/support/databases.py)."""
 
 from __future__ import annotations
 

@@ -186,7 +186,7 @@ class Policy(Model):
                         (
                             ("data_map", key, "columns", column, "category"),
                             f"unknown data category {spec.category!r} "
-                            "(see lethe/categories.py, or declare it under `categories:`)",
+                            "(see lethe/policy/categories.py, or declare it under `categories:`)",
                         )
                     )
         seen: set[str] = set()

@@ -38,7 +38,7 @@ COMPLETED_EARLIER = "completed-earlier"
 
 # Test-only hook points, None in production: called with the flow's name just before the transaction of a
 # request's change commits (its journal row inserted) and just after the commit (before the ledger copy).
-# tests/request_worker.py sets them in a child process to kill it there and prove crash safety.
+# tests/support/request_worker.py sets them in a child process to kill it there and prove crash safety.
 _before_commit: Callable[[str], None] | None = None
 _after_commit: Callable[[str], None] | None = None
 

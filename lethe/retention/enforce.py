@@ -33,7 +33,7 @@ from lethe.stores.dialects import exclusive_lock
 
 # Test-only hook points, None in production: called with the batch number just before a batch's transaction
 # commits (its rows changed, its journal row inserted) and just after the commit (before the ledger copy).
-# tests/retention_worker.py sets them in a child process to kill it there and prove crash safety.
+# tests/support/retention_worker.py sets them in a child process to kill it there and prove crash safety.
 _before_batch_commit: Callable[[int], None] | None = None
 _after_batch_commit: Callable[[int], None] | None = None
 

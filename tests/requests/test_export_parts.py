@@ -1,6 +1,6 @@
 """Exports killed mid-write: no plaintext of an encrypted export on disk, and stale part files removed.
 
-The killed export is a real child process (``tests/export_worker.py``) that SIGKILLs itself right after a
+The killed export is a real child process (``tests/support/export_worker.py``) that SIGKILLs itself right after a
 zip member is written, the way a power cut or the OOM killer would end it.
 """
 

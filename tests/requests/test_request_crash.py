@@ -1,6 +1,6 @@
 """Process-level crash tests of data-subject requests on SQLite, PostgreSQL and MariaDB.
 
-A real child process (``tests/request_worker.py``) erases or rectifies a customer of the demo shop and is
+A real child process (``tests/support/request_worker.py``) erases or rectifies a customer of the demo shop and is
 SIGKILLed inside the change's transaction (``before_commit``: nothing may change, nothing be journalled) or
 between its commit and the ledger copy (``after_commit``: the change and its journal row are there, the ledger
 has nothing yet). The next run on the store must copy the journalled entry into the ledger exactly once, the

@@ -1,6 +1,6 @@
 """Process-level retention tests on SQLite, PostgreSQL and MariaDB: two processes at once, and hard crashes.
 
-Every enforcing run here is a real child process (``tests/retention_worker.py``) working on a real database
+Every enforcing run here is a real child process (``tests/support/retention_worker.py``) working on a real database
 and a SQLite evidence ledger. Crashes are SIGKILL at three points of a batch's life: inside its transaction
 after the rows changed (``before_commit``), after the commit but before the ledger copy (``after_commit``),
 and after the ledger copy but before the journal row is marked (``after_ledger_append``). The next run, in a

@@ -1,6 +1,6 @@
 """Child process of the export crash tests: export one subject of the demo shop, dying after a chosen member.
 
-By hand: ``python tests/export_worker.py '<json config>'``. The config holds ``db_url`` (the demo shop),
+By hand: ``python tests/support/export_worker.py '<json config>'``. The config holds ``db_url`` (the demo shop),
 ``env`` (the settings' environment), ``identifier``, ``out`` (the output folder), ``passphrase`` (null for a
 plain export) and ``kill_after``: the name of the zip member after which the process SIGKILLs itself (null:
 finish). Exits 0 when the export finished.

@@ -1,6 +1,6 @@
 """Shared builders of the retention tests: a one-store policy, settings, runs, small purpose-made tables.
 
-Imported by ``tests/test_retention*.py`` and by ``tests/retention_worker.py`` (the child process of the
+Imported by ``tests/retention/`` and by ``tests/retention_worker.py`` (the child process of the
 process-level tests), so both build exactly the same policy and data. Nothing here is mocked: tables are
 created with SQLAlchemy Core on the real database of the ``db_url`` fixture.
 """

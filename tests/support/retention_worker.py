@@ -2,7 +2,7 @@
 
 ``run(config, result_file)`` is the target of a ``multiprocessing`` process (``forkserver``: a fresh process
 forked from a server that only imported this module, never from the test process with its connections).
-By hand: ``python tests/retention_worker.py '<json config>' result.json``. The config holds:
+By hand: ``python tests/support/retention_worker.py '<json config>' result.json``. The config holds:
 
 ``db_url``, ``rules`` (YAML list, as ``retention_helpers.make_policy`` takes), ``rule``, ``as_of`` (ISO 8601),
 ``env`` (the settings' environment), ``batch_size``, and optionally:
@@ -111,5 +111,5 @@ def run(config: dict[str, Any], result_file: str) -> None:
 
 
 if __name__ == "__main__":
-    # By hand: python tests/retention_worker.py '<json config>' result.json
+    # By hand: python tests/support/retention_worker.py '<json config>' result.json
     run(json.loads(sys.argv[1]), sys.argv[2])

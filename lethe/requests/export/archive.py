@@ -55,7 +55,7 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _READ_CHUNK = 1 << 20
 
 # Test-only hook, None in production: called with a zip member's name once it is written, so that
-# tests/export_worker.py can kill an export in the middle of writing its file.
+# tests/support/export_worker.py can kill an export in the middle of writing its file.
 _after_member: Callable[[str], None] | None = None
 
 
