@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 
-from lethe.demo.generator import CHUNK_CUSTOMERS, DemoSpec, generate
+from lethe.demo.people import CHUNK_CUSTOMERS, DemoSpec, generate
 from lethe.demo.schema import TABLES, metadata
 from lethe.errors import LetheError, StoreError
 
