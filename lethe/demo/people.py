@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-import random
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
-
-from faker import Faker
 
 from lethe.demo.schema import TABLES
+from lethe.demo.spec import DAY, LOCALES, YEAR, Chunk, DemoSpec, Draws
 
-Row = dict[str, Any]
-Chunk = dict[str, list[Row]]
-
-LOCALES: tuple[str, ...] = ("en_GB", "de_DE", "fr_FR", "nl_NL")
 LOCALE_CUM_WEIGHTS = (40, 65, 85, 100)
 COUNTRY = {"en_GB": "GB", "de_DE": "DE", "fr_FR": "FR", "nl_NL": "NL"}
 # Reserved by RFC 2606: never a real mailbox.
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 CHUNK_CUSTOMERS = 2000
 
-DAY = 86_400
-YEAR = 365 * DAY
 # Tuned so that ~30 % of customers have been inactive for more than three years with the default spec.
 MEAN_ACTIVE_LIFE = 4.5 * YEAR
 LOYAL_SHARE = 0.08  # customers who never drift away
@@ -83,24 +74,6 @@ SOURCES = ("signup_form", "checkout", "preference_centre")
 
 
 @dataclass(frozen=True)
-class DemoSpec:
-    """What to generate: size, seed and the time span the data covers."""
-
-    customers: int = 5000
-    seed: int = 2026
-    as_of: datetime = datetime(2026, 11, 1, tzinfo=UTC)
-    years: int = 9
-
-    def __post_init__(self) -> None:
-        if self.customers < 0:
-            raise ValueError("DemoSpec.customers must not be negative")
-        if self.years < 1:
-            raise ValueError("DemoSpec.years must be at least 1")
-        if self.as_of.tzinfo is None:
-            raise ValueError("DemoSpec.as_of must be timezone-aware")
-
-
-@dataclass(frozen=True)
 class _LocalePool:
     """Values drawn once from Faker for one locale, picked from with the Random afterwards."""
 
@@ -117,14 +90,6 @@ class _Address:
     id: int
     kind: str
     created_at: datetime
-
-
-def _years_before(moment: datetime, years: int) -> datetime:
-    """The same calendar moment ``years`` earlier (28 February for a 29 February)."""
-    try:
-        return moment.replace(year=moment.year - years)
-    except ValueError:
-        return moment.replace(year=moment.year - years, day=28)
 
 
 _ASCII_FOLD = str.maketrans({"ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d"})
@@ -145,18 +110,14 @@ class _Generator:
     """Stateful row factory: one instance generates one spec, customer after customer."""
 
     def __init__(self, spec: DemoSpec) -> None:
-        self.rng = random.Random(spec.seed)
-        self.fake = Faker(list(LOCALES))
-        self.fake.seed_instance(spec.seed)
-        self.end = spec.as_of.astimezone(UTC).replace(microsecond=0)
-        self.start = _years_before(self.end, spec.years)
-        self.span = int((self.end - self.start).total_seconds())
+        self.draws = draws = Draws(spec)
+        self.rng, self.fake = draws.rng, draws.fake
+        self.start, self.end, self.span = draws.start, draws.end, draws.span
         self.pools = {locale: self._locale_pool(locale) for locale in LOCALES}
         self.user_agents = self._user_agents(300)
         self.products = self._catalogue(400)
         self.campaigns = self._campaigns()
         self.campaign_times = [moment for moment, _ in self.campaigns]
-        self.next_id = dict.fromkeys(TABLES, 1)
         self.withdrawn_newsletters = 0
         self.hold_offset = 0
 
@@ -204,17 +165,6 @@ class _Generator:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _id(self, table: str) -> int:
-        """The next primary key of ``table``."""
-        value = self.next_id[table]
-        self.next_id[table] = value + 1
-        return value
-
-    def _between(self, low: datetime, high: datetime) -> datetime:
-        """A moment in [low, high] at second precision (``low`` if the range is empty)."""
-        seconds = int((high - low).total_seconds())
-        return low + timedelta(seconds=self.rng.randint(0, seconds)) if seconds > 0 else low
-
     def _ip(self) -> str:
         """A public-looking IPv4 (70 %) or IPv6 (30 %) address."""
         rng = self.rng
@@ -257,7 +207,7 @@ class _Generator:
 
         closed_at: datetime | None = None
         if active_end < end - timedelta(days=180) and rng.random() < CLOSED_SHARE:
-            closed_at = self._between(active_end, min(active_end + timedelta(days=90), end))
+            closed_at = self.draws.between(active_end, min(active_end + timedelta(days=90), end))
         deleted_at = closed_at if closed_at is not None and rng.random() < 0.5 else None
 
         # Exactly one legal hold per block of 100 ids, at a random position in the block.
@@ -309,13 +259,13 @@ class _Generator:
         count = rng.choices((0, 1, 2, 3), cum_weights=(5, 50, 95, 100))[0]
         result = []
         for index in range(count):
-            address_id = self._id("addresses")
+            address_id = self.draws.new_id("addresses")
             if index == 0:
                 kind, place, at = "billing", (postcode, city), created
             else:
                 # Half of the extra addresses are in the customer's own town (a workplace, a neighbour).
                 place = (postcode, city) if rng.random() < 0.5 else rng.choice(pool.places)
-                kind, at = "shipping", self._between(created, active_end)
+                kind, at = "shipping", self.draws.between(created, active_end)
             out["addresses"].append(
                 {
                     "id": address_id,
@@ -337,10 +287,10 @@ class _Generator:
         """0-15 orders (mean ~3) with 1-5 lines each; returns their ids and times, oldest first."""
         rng = self.rng
         count = rng.choices(range(16), cum_weights=ORDER_CUM_WEIGHTS)[0]
-        times = sorted(self._between(created, active_end) for _ in range(count))
+        times = sorted(self.draws.between(created, active_end) for _ in range(count))
         ids = []
         for placed in times:
-            order_id = self._id("orders")
+            order_id = self.draws.new_id("orders")
             ids.append(order_id)
             age = (self.end - placed).total_seconds()
             if age < 2 * DAY:
@@ -360,7 +310,7 @@ class _Generator:
                 total += quantity * price
                 out["order_lines"].append(
                     {
-                        "id": self._id("order_lines"),
+                        "id": self.draws.new_id("order_lines"),
                         "order_id": order_id,
                         "sku": sku,
                         "product_name": name,
@@ -396,7 +346,7 @@ class _Generator:
         rng = self.rng
         count = rng.choices((0, 1, 2, 3, 4), cum_weights=(66, 88, 96, 99, 100))[0]
         for _ in range(count):
-            opened = self._between(created, active_end)
+            opened = self.draws.between(created, active_end)
             earlier = bisect.bisect_right(order_times, opened)
             topics = TICKET_TOPICS if earlier else TICKET_TOPICS[4:]  # order topics need an order
             subject, template = rng.choice(topics)
@@ -416,7 +366,7 @@ class _Generator:
                 status = rng.choice(("open", "pending"))
             out["support_tickets"].append(
                 {
-                    "id": self._id("support_tickets"),
+                    "id": self.draws.new_id("support_tickets"),
                     "customer_id": cid,
                     "opened_at": opened,
                     "closed_at": closed_at,
@@ -443,7 +393,7 @@ class _Generator:
         if source == "checkout" and order_times:
             granted = order_times[0]
         elif source == "preference_centre":
-            granted = self._between(created, active_end)
+            granted = self.draws.between(created, active_end)
         else:
             source, granted = "signup_form", created
         purposes = ("newsletter", "profiling") if rng.random() < 0.33 else ("newsletter",)
@@ -451,7 +401,7 @@ class _Generator:
             withdrawn = self._withdrawal(granted, closed_at)
             out["marketing_consents"].append(
                 {
-                    "id": self._id("marketing_consents"),
+                    "id": self.draws.new_id("marketing_consents"),
                     "customer_id": cid,
                     "purpose": purpose,
                     "granted_at": granted,
@@ -471,7 +421,7 @@ class _Generator:
             return closed_at
         latest = self.end - timedelta(days=2)
         if self.rng.random() < WITHDRAW_SHARE and granted + timedelta(days=1) < latest:
-            return self._between(granted + timedelta(days=1), latest)
+            return self.draws.between(granted + timedelta(days=1), latest)
         return None
 
     def _sends(self, cid: int, granted: datetime, withdrawn: datetime | None, out: Chunk) -> None:
@@ -495,7 +445,7 @@ class _Generator:
             moment, campaign = self.campaigns[index]
             out["newsletter_sends"].append(
                 {
-                    "id": self._id("newsletter_sends"),
+                    "id": self.draws.new_id("newsletter_sends"),
                     "customer_id": cid,
                     "campaign": campaign,
                     "sent_at": moment + timedelta(seconds=rng.randrange(window)),
@@ -509,12 +459,12 @@ class _Generator:
         agents = [rng.choice(self.user_agents) for _ in range(rng.choice((1, 1, 2)))]
         times = [created]
         if count > 1:
-            times += sorted(self._between(created, active_end) for _ in range(count - 2))
+            times += sorted(self.draws.between(created, active_end) for _ in range(count - 2))
             times.append(active_end)
         for started in times:
             out["web_sessions"].append(
                 {
-                    "id": self._id("web_sessions"),
+                    "id": self.draws.new_id("web_sessions"),
                     "customer_id": cid,
                     "started_at": started,
                     # Mostly from home, sometimes from a phone network or a café.
@@ -525,7 +475,7 @@ class _Generator:
         for _ in range(rng.choices((0, 1, 2), cum_weights=(50, 90, 100))[0]):
             out["web_sessions"].append(
                 {
-                    "id": self._id("web_sessions"),
+                    "id": self.draws.new_id("web_sessions"),
                     "customer_id": None,
                     "started_at": self.start + timedelta(seconds=rng.randrange(self.span)),
                     "ip_address": self._ip(),
