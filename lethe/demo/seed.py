@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 
-from lethe.demo.people import CHUNK_CUSTOMERS, generate
+from lethe.demo.generator import CHUNK_CUSTOMERS, generate
 from lethe.demo.schema import TABLES, metadata
 from lethe.demo.spec import DemoSpec
 from lethe.errors import LetheError, StoreError
