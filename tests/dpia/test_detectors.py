@@ -10,7 +10,7 @@ from ipaddress import ip_address
 import pytest
 
 from lethe.dpia.detectors import values as v
-from lethe.dpia.detectors.classify import (
+from lethe.dpia.detectors.names import (
     SUGGESTED_CATEGORY,
     Detection,
     PersonalKind,
