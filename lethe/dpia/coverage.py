@@ -1,7 +1,7 @@
 """Coverage: columns that look personal but that the data map does not declare.
 
 Every table of every store is scanned (Lethe's own bookkeeping tables excepted): each column is judged by
-its name and by a sample of its non-null values (``lethe.dpia.detectors.names``). Sampled values stay in this
+its name and by a sample of its non-null values (``lethe.dpia.detectors.classify``). Sampled values stay in this
 function's locals: the findings carry counts, a kind and a suggested category, never a value.
 
 Samples come from the first and the last ``SAMPLE_WINDOW`` rows of a table only: looking for non-null values
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from lethe.dpia.detectors.names import SUGGESTED_CATEGORY, classify_column
+from lethe.dpia.detectors.classify import classify_column
+from lethe.dpia.detectors.kinds import SUGGESTED_CATEGORY
 from lethe.errors import StoreError
 from lethe.policy.model import Policy, TableRef
 from lethe.policy.urls import safe_url

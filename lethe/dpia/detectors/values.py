@@ -1,4 +1,4 @@
-"""Per-value predicates behind ``lethe.dpia.detectors.names``: each looks at one sample and answers yes or no.
+"""Per-value predicates behind ``lethe.dpia.detectors.classify``: each looks at one sample and answers yes or no.
 
 Every predicate takes the sample's text already stripped (and, where the type matters, the raw value), and
 returns a boolean only, so nothing that calls them can pass a value on. They are cheap on purpose: a
