@@ -30,8 +30,9 @@ from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 
-from lethe.demo.generator import CHUNK_CUSTOMERS, DemoSpec, generate
+from lethe.demo.generator import CHUNK_CUSTOMERS, generate
 from lethe.demo.schema import TABLES, metadata
+from lethe.demo.spec import DemoSpec
 from lethe.errors import LetheError, StoreError
 
 __all__ = ["CHUNK_CUSTOMERS", "TABLES", "DemoSpec", "create_schema", "generate", "main", "metadata", "seed"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from lethe.demo.generator import DemoSpec
+from lethe.demo.spec import DemoSpec
 
 DEMO_DIR = Path("var/demo")
 DEMO_DATABASE = DEMO_DIR / "shop.db"

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from lethe.dpia.detectors.classify import SUGGESTED_CATEGORY, classify_column
+from lethe.dpia.detectors.classify import classify_column
+from lethe.dpia.detectors.kinds import SUGGESTED_CATEGORY
 from lethe.errors import StoreError
 from lethe.policy.model import Policy, TableRef
 from lethe.policy.urls import safe_url

@@ -1,4 +1,4 @@
-"""Tests of the demo shop generator (lethe/demo.py): shapes, determinism, integrity, portability."""
+"""Tests of the demo shop generator (lethe/demo/): shapes, determinism, integrity, portability."""
 
 from __future__ import annotations
 

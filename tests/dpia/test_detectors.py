@@ -10,14 +10,9 @@ from ipaddress import ip_address
 import pytest
 
 from lethe.dpia.detectors import values as v
-from lethe.dpia.detectors.classify import (
-    SUGGESTED_CATEGORY,
-    Detection,
-    PersonalKind,
-    classify_column,
-    detect_by_name,
-    detect_by_values,
-)
+from lethe.dpia.detectors.classify import Detection, classify_column, detect_by_values
+from lethe.dpia.detectors.kinds import SUGGESTED_CATEGORY, PersonalKind
+from lethe.dpia.detectors.names import detect_by_name
 from lethe.policy.categories import VOCABULARY
 
 K = PersonalKind

@@ -14,7 +14,9 @@ from support.databases import ChinookDb
 from support.shop import open_shop
 
 from lethe.dpia.coverage import scan_coverage
-from lethe.dpia.detectors.classify import SUGGESTED_CATEGORY, PersonalKind, classify_column, detect_by_name
+from lethe.dpia.detectors.classify import classify_column
+from lethe.dpia.detectors.kinds import SUGGESTED_CATEGORY, PersonalKind
+from lethe.dpia.detectors.names import detect_by_name
 from lethe.policy.categories import VOCABULARY
 from lethe.policy.loading import parse_policy
 from lethe.stores.engines import Stores
