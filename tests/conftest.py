@@ -41,6 +41,9 @@ from support.databases import (
     unreachable_reason,
 )
 
+# Helpers that assert (support.exports.check_archive) report their failures as a test's own asserts do.
+pytest.register_assert_rewrite("support.exports")
+
 # Prefect reads its settings when first imported: its state (profiles, memo store) goes to a folder of this
 # session, never to the user's ~/.prefect. The temporary server of `prefect_server` has its own database.
 _PREFECT_HOME = tempfile.mkdtemp(prefix="lethe-test-prefect-")

@@ -1,28 +1,34 @@
-"""The access and portability export on real databases: the demo shop and Chinook, on all three engines."""
+"""The access and portability export on real databases: the demo shop and Chinook, on all three engines.
+
+Value types, two keys to the subject and the HTML page on hand-made tables: test_export_values.py.
+"""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
-import zipfile
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from html.parser import HTMLParser
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from support.databases import ChinookDb, make_engine
-from support.exports import DEMO_POLICY, LEDGER_HEX, MASTER_HEX, PASSPHRASE, busiest_customer, only_files
+from support.exports import (
+    DEMO_POLICY,
+    LEDGER_HEX,
+    MASTER_HEX,
+    PASSPHRASE,
+    busiest_customer,
+    check_archive,
+    members,
+    only_files,
+)
 
 from lethe.cli.main import main
 from lethe.crypto import fingerprint
@@ -34,8 +40,6 @@ from lethe.policy.loading import parse_policy
 from lethe.policy.model import Policy
 from lethe.requests.export.archive import ExportResult, export_subject
 from lethe.requests.export.crypto import MAGIC, decrypt_file, encrypt_file
-from lethe.requests.export.facts import facts_for
-from lethe.requests.export.html import render_index
 from lethe.settings import Settings, load_settings
 from lethe.stores.engines import Stores
 
@@ -101,50 +105,6 @@ def hand_counts(engine: sa.Engine, key: int) -> dict[str, int]:
         "SELECT COUNT(*) FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE o.customer_id = :k"
     )
     return counts
-
-
-def members(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def check_archive(files: dict[str, bytes], counts: dict[str, int]) -> dict[str, Any]:
-    """Everything every export must satisfy; returns data.json."""
-    data = json.loads(files["data.json"])
-    schema = json.loads(files["data.schema.json"])
-    jsonschema.Draft202012Validator.check_schema(schema)
-    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(data)
-    manifest = json.loads(files["manifest.json"])
-    listed = {f["name"]: f for f in manifest["files"]}
-    assert set(listed) == set(files) - {"manifest.json"}
-    for name, entry in listed.items():
-        assert entry["sha256"] == hashlib.sha256(files[name]).hexdigest(), name
-        assert entry["bytes"] == len(files[name])
-    assert manifest["tables"] == counts == {name: len(t["rows"]) for name, t in data["tables"].items()}
-    assert manifest["policy_hash"] == data["policy_hash"] and len(data["policy_hash"]) == 64
-    for name, table in data["tables"].items():
-        rows = list(csv.reader(io.StringIO(files[f"csv/{name}.csv"].decode("utf-8"), newline="")))
-        assert rows[0] == table["columns"] and len(rows) == 1 + len(table["rows"])
-    page = Page()
-    page.feed(files["index.html"].decode("utf-8"))
-    assert "script" not in page.tags and "img" not in page.tags and "link" not in page.tags
-    assert page.links and all(link.startswith(("#", "mailto:")) for link in page.links)
-    return data
-
-
-class Page(HTMLParser):
-    """The tags of a page and the values of every attribute that can load or link something."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: set[str] = set()
-        self.links: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.add(tag)
-        self.links += [
-            v or "" for k, v in attrs if k in ("href", "src", "action", "srcset", "data", "poster")
-        ]
 
 
 # ------------------------------------------------------------------------------------------ demo shop
@@ -298,139 +258,6 @@ def test_export_chinook(chinook_url: ChinookDb, settings: Settings, tmp_path: Pa
     manifest = json.loads(staff_files["manifest.json"])
     assert f"chinook.{n('Customer')}" in manifest["other_subjects_tables"]
     assert email.encode() not in b"".join(staff_files.values())
-
-
-# ------------------------------------------------------------------------------------------ value types
-
-TYPES_POLICY = """\
-version: 1
-controller: {name: Test Ltd, dpo: {name: DPO, email: dpo@test.example}}
-stores:
-  db: {url: "${DB_URL}", timezone: Europe/Berlin}
-subjects:
-  person: {store: db, table: people, key: id, lookup: [email]}
-"""
-
-
-def test_values_are_json_safe_on_every_engine(db_url: str, db_engine: sa.Engine, tmp_path: Path) -> None:
-    md = sa.MetaData()
-    people = sa.Table(
-        "people",
-        md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("email", sa.String(100), nullable=False),
-        sa.Column("balance", sa.Numeric(12, 4)),
-        sa.Column("photo", sa.LargeBinary),
-        sa.Column("born", sa.Date),
-        sa.Column("seen_at", sa.DateTime),  # naive: read in the store's zone, Europe/Berlin
-        sa.Column("active", sa.Boolean, nullable=False),
-        sa.Column("score", sa.Float),
-        sa.Column("note", sa.String(200)),
-    )
-    visits = sa.Table(
-        "visits",
-        md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False),
-    )
-    md.create_all(db_engine)
-    evil = '<img src="https://evil.example/x.png"><script>alert(1)</script>'
-    with db_engine.begin() as conn:
-        conn.execute(
-            people.insert().values(
-                id=1,
-                email="a@example.org",
-                balance=Decimal("12.34"),
-                photo=b"\x00\x01\xff",
-                born=date(1990, 2, 3),
-                seen_at=datetime(2026, 1, 1, 12, 0),
-                active=True,
-                score=0.5,
-                note=evil,
-            )
-        )
-        conn.execute(people.insert().values(id=2, email="b@example.org", active=False))
-        conn.execute(
-            visits.insert(), [{"id": 1, "person_id": 1}, {"id": 2, "person_id": 1}, {"id": 3, "person_id": 2}]
-        )
-    policy = parse_policy(TYPES_POLICY, environ={"DB_URL": db_url})
-    with Stores(policy) as stores:  # no ledger: no keys needed at all
-        result = export_subject(
-            policy,
-            stores,
-            "person",
-            "a@example.org",
-            tmp_path,
-            settings=load_settings({}),
-            ledger=None,
-            run_id="t",
-        )
-    files = members(result.path)
-    data = check_archive(files, {"db.people": 1, "db.visits": 2})
-    (row,) = data["tables"]["db.people"]["rows"]
-    assert row == {
-        "id": 1, "email": "a@example.org", "balance": "12.3400", "photo": "AAH/", "born": "1990-02-03",
-        "seen_at": "2026-01-01T11:00:00+00:00", "active": True, "score": 0.5, "note": evil,
-    }  # fmt: skip
-    assert data["tables"]["db.visits"]["references"] == [
-        {"columns": ["person_id"], "table": "db.people", "ref_columns": ["id"]}
-    ]
-    html = files["index.html"].decode()
-    assert "<img" not in html and "&lt;script&gt;" in html  # shown as text, never as markup
-
-
-def test_a_table_with_two_keys_to_the_subject_is_refused_until_the_policy_names_one(
-    db_url: str, db_engine: sa.Engine, tmp_path: Path
-) -> None:
-    """Orders have a buyer and a referrer: an export must not hand a customer the orders it only referred."""
-    md = sa.MetaData()
-    sa.Table(
-        "people", md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("email", sa.String(100), nullable=False),
-    )  # fmt: skip
-    orders = sa.Table(
-        "orders", md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("referrer_id", sa.Integer, sa.ForeignKey("people.id"), nullable=True),
-        sa.Column("buyer_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False),
-    )  # fmt: skip
-    md.create_all(db_engine)
-    with db_engine.begin() as conn:
-        conn.execute(
-            md.tables["people"].insert(),
-            [{"id": 1, "email": "a@example.org"}, {"id": 2, "email": "b@example.org"}],
-        )
-        # Person 2 bought orders 10 and 11; person 1 only referred them, and bought order 12.
-        conn.execute(
-            orders.insert(),
-            [{"id": 10, "referrer_id": 1, "buyer_id": 2}, {"id": 11, "referrer_id": 1, "buyer_id": 2},
-             {"id": 12, "referrer_id": None, "buyer_id": 1}],
-        )  # fmt: skip
-
-    def export(policy_text: str) -> dict[str, Any]:
-        policy = parse_policy(policy_text, environ={"DB_URL": db_url})
-        with Stores(policy) as stores:
-            result = export_subject(
-                policy, stores, "person", "a@example.org", tmp_path, settings=load_settings({}), ledger=None,
-                run_id="t",
-            )  # fmt: skip
-        return check_archive(members(result.path), {"db.people": 1, "db.orders": 1})
-
-    with pytest.raises(SubjectError, match=r"orders has 2 foreign keys to people \(.*\).*subject_column"):
-        export(TYPES_POLICY)
-    named = TYPES_POLICY + "data_map:\n  db.orders: {subject: person, subject_column: buyer_id}\n"
-    assert [row["id"] for row in export(named)["tables"]["db.orders"]["rows"]] == [12]
-
-
-def test_render_index_escapes_and_links_nothing() -> None:
-    facts = facts_for(parse_policy(TYPES_POLICY, environ={"DB_URL": "sqlite://"}), "person").as_dict()
-    html = render_index(
-        {"subject": "person", "exported_at": "now", "policy_hash": "h"},
-        facts,
-        [("db.t", ["a"], [["//x.example"]])],
-    )
-    assert "mailto:dpo@test.example" in html and 'src="//' not in html and 'href="//' not in html
 
 
 # ------------------------------------------------------------------------------------------- encryption
