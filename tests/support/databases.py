@@ -211,11 +211,12 @@ def _first_line(exc: BaseException) -> str:
 # -------------------------------------------------------------------------------------------------- scratch
 
 
-def create_scratch_database(engine_name: str) -> str:
+def create_scratch_database(engine_name: str, *, mariadb_collation: str = MARIADB_COLLATION) -> str:
     """Create a new, empty, uniquely named database ``lethe_t_<8 hex>`` on the server and return its URL.
 
     The URL keeps the admin URL's driver, credentials, host and query; only the database changes.
-    Drop it with :func:`drop_scratch_database`.
+    Drop it with :func:`drop_scratch_database`. ``mariadb_collation`` is the MariaDB database's default
+    collation (a test of code that must not depend on it can ask for MariaDB's own ``utf8mb4_general_ci``).
     """
     admin_url = server_admin_url(engine_name)
     if admin_url is None:
@@ -230,7 +231,7 @@ def create_scratch_database(engine_name: str) -> str:
                 conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
             else:
                 conn.exec_driver_sql(
-                    f"CREATE DATABASE `{name}` CHARACTER SET {MARIADB_CHARSET} COLLATE {MARIADB_COLLATION}"
+                    f"CREATE DATABASE `{name}` CHARACTER SET {MARIADB_CHARSET} COLLATE {mariadb_collation}"
                 )
     finally:
         engine.dispose()
@@ -302,10 +303,10 @@ def drop_scratch_database(url: str) -> None:
 
 
 @contextlib.contextmanager
-def scratch_database(engine_name: str) -> Iterator[str]:
+def scratch_database(engine_name: str, *, mariadb_collation: str = MARIADB_COLLATION) -> Iterator[str]:
     """URL of a new scratch database on the server, dropped after the block; skips or fails if it is down."""
     require_server(engine_name)
-    url = create_scratch_database(engine_name)
+    url = create_scratch_database(engine_name, mariadb_collation=mariadb_collation)
     try:
         yield url
     finally:
