@@ -35,8 +35,6 @@ from lethe.retention.enforce import enforce_rule
 from lethe.retention.plan import plan_rule
 from lethe.settings import Settings
 
-# -------------------------------------------------------------------------------------------- ledger and journal
-
 
 def test_each_batch_and_each_rule_is_in_the_ledger_with_fingerprints_never_values(
     db_url: str, db_engine: sa.Engine, settings: Settings, tmp_path: Path, new_run: NewRun

@@ -41,8 +41,6 @@ from lethe.settings import Settings
 from lethe.stores.dialects import exclusive_lock
 from lethe.stores.engines import create_store_engine
 
-# --------------------------------------------------------------------------------------------------- concurrency
-
 
 def test_a_rule_whose_lock_is_held_is_refused_and_changes_nothing(
     db_url: str, db_engine: sa.Engine, new_run: NewRun

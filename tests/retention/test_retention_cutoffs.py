@@ -30,8 +30,6 @@ from lethe.retention.run import RetentionRun
 from lethe.settings import Settings
 from lethe.stores.engines import Stores
 
-# ------------------------------------------------------------------------------------------- time and periods
-
 
 @pytest.mark.parametrize(
     ("as_of", "after", "cutoff", "aware"),
