@@ -6,8 +6,9 @@
     params carry the ``postgres`` / ``mariadb`` marks, so ``-m "not postgres and not mariadb"`` runs SQLite
     only.
 ``chinook_url``
-    The Chinook sample database loaded once per session and engine, as a :class:`databases.ChinookDb`, from
-    the copy in ``tests/data/chinook/``. Read-only: it is shared by every test of the session.
+    The Chinook sample database loaded once per session and engine, as a
+    :class:`support.chinook.ChinookDb`, from the copy in ``tests/data/chinook/``. Read-only: it is shared by
+    every test of the session.
 
 A server that does not answer skips its tests with the reason (e.g. ``PostgreSQL not reachable at
 127.0.0.1:5432 (set LETHE_TEST_POSTGRES_URL); ...``), unless ``LETHE_REQUIRE_SERVERS=1`` or ``CI=true``: then

@@ -1,4 +1,4 @@
-"""Tests of the database fixtures themselves (tests/conftest.py, tests/support/databases.py)."""
+"""Tests of the database fixtures themselves (tests/conftest.py, tests/support/databases.py and chinook.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
+from support.chinook import ChinookDb, chinook_dir
 from support.databases import (
     ENV_VARS,
     MARIADB_COLLATION,
-    ChinookDb,
-    chinook_dir,
     create_scratch_database,
     drop_scratch_database,
     make_engine,

@@ -7,7 +7,8 @@ import gzip
 import re
 from pathlib import Path
 
-from support.databases import CHINOOK_FILES, ENGINE_NAMES, chinook_dir
+from support.chinook import CHINOOK_FILES, chinook_dir
+from support.databases import ENGINE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 # What the project runs: code, tests, build and CI (documentation may mention the shared folder).

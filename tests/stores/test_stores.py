@@ -77,7 +77,7 @@ def test_customer_columns_have_kinds_lengths_and_nullability(
     email = customer.column(db.name("Email"))
     assert (email.kind, email.length, email.nullable) == ("text", 60, False)
     # The SQLite file keeps the script's NVARCHAR; PostgreSQL's script says VARCHAR; the MariaDB fixture loads
-    # NVARCHAR as VARCHAR (so that it takes the database's utf8mb4 charset, see tests/support/databases.py).
+    # NVARCHAR as VARCHAR (so that it takes the database's utf8mb4 charset, see tests/support/chinook.py).
     expected_type = {"sqlite": "NVARCHAR(60)", "postgresql": "VARCHAR(60)", "mariadb": "VARCHAR(60)"}
     assert email.sql_type == expected_type[db.engine_name]
     assert email.shape == ColumnShape(kind="text", length=60, nullable=False)

@@ -1,8 +1,9 @@
 """Real database servers for the tests: where they are, whether they answer, and scratch databases on them.
 
-Test-only helpers, imported by ``tests/conftest.py`` and by tests as ``from databases import ...``
+Test-only helpers, imported by ``tests/conftest.py`` and by tests as ``from support.databases import ...``
 (pytest puts ``tests/`` on ``sys.path``). Nothing here is mocked: every engine is a real SQLite file,
-PostgreSQL server or MariaDB server.
+PostgreSQL server or MariaDB server. The Chinook sample's files and scripts are in :mod:`support.chinook`;
+the ``load_chinook_*`` functions at the end load them into scratch databases.
 
 Where the servers are
     ``LETHE_TEST_POSTGRES_URL`` and ``LETHE_TEST_MARIADB_URL`` name an *admin* URL: a database the tests
@@ -36,18 +37,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gzip
 import os
 import re
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
+
+from support.chinook import ChinookDb, mariadb_script, postgresql_script, read_chinook
 
 EngineName = Literal["sqlite", "postgresql", "mariadb"]
 
@@ -210,11 +211,12 @@ def _first_line(exc: BaseException) -> str:
 # -------------------------------------------------------------------------------------------------- scratch
 
 
-def create_scratch_database(engine_name: str) -> str:
+def create_scratch_database(engine_name: str, *, mariadb_collation: str = MARIADB_COLLATION) -> str:
     """Create a new, empty, uniquely named database ``lethe_t_<8 hex>`` on the server and return its URL.
 
     The URL keeps the admin URL's driver, credentials, host and query; only the database changes.
-    Drop it with :func:`drop_scratch_database`.
+    Drop it with :func:`drop_scratch_database`. ``mariadb_collation`` is the MariaDB database's default
+    collation (a test of code that must not depend on it can ask for MariaDB's own ``utf8mb4_general_ci``).
     """
     admin_url = server_admin_url(engine_name)
     if admin_url is None:
@@ -229,7 +231,7 @@ def create_scratch_database(engine_name: str) -> str:
                 conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
             else:
                 conn.exec_driver_sql(
-                    f"CREATE DATABASE `{name}` CHARACTER SET {MARIADB_CHARSET} COLLATE {MARIADB_COLLATION}"
+                    f"CREATE DATABASE `{name}` CHARACTER SET {MARIADB_CHARSET} COLLATE {mariadb_collation}"
                 )
     finally:
         engine.dispose()
@@ -300,54 +302,18 @@ def drop_scratch_database(url: str) -> None:
         engine.dispose()
 
 
+@contextlib.contextmanager
+def scratch_database(engine_name: str, *, mariadb_collation: str = MARIADB_COLLATION) -> Iterator[str]:
+    """URL of a new scratch database on the server, dropped after the block; skips or fails if it is down."""
+    require_server(engine_name)
+    url = create_scratch_database(engine_name, mariadb_collation=mariadb_collation)
+    try:
+        yield url
+    finally:
+        drop_scratch_database(url)
+
+
 # -------------------------------------------------------------------------------------------------- Chinook
-
-# The Chinook sample database 1.4.5 (MIT, https://github.com/lerocha/chinook-database), kept in the repository
-# gzip-compressed with its LICENSE.md beside it, so that a clone anywhere runs every test (decision D-3).
-CHINOOK_DIR = Path(__file__).resolve().parents[1] / "data" / "chinook"
-CHINOOK_FILES: dict[str, str] = {
-    "sqlite": "Chinook_Sqlite.sqlite.gz",
-    "postgresql": "Chinook_PostgreSql.sql.gz",
-    "mariadb": "Chinook_MySql.sql.gz",
-}
-
-# the script's own database handling: the fixtures load into a scratch database instead
-_PG_SKIP_LINE = re.compile(r"^(DROP\s+DATABASE|CREATE\s+DATABASE|\\c\b)", re.IGNORECASE)
-_MY_SKIP_LINE = re.compile(r"^(DROP\s+DATABASE|CREATE\s+DATABASE|USE\s)", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class ChinookDb:
-    """A loaded Chinook sample database (59 customers, 412 invoices, 2240 invoice lines, 3503 tracks).
-
-    Shared by the whole test session: tests must only read it. A test that changes data copies it first (or
-    uses ``db_url``/``db_engine`` and creates its own tables).
-
-    ``naming`` says how its identifiers are spelled: the SQLite and MySQL scripts use PascalCase
-    (``Customer``, ``InvoiceLine``, ``CustomerId``), the PostgreSQL script snake_case (``customer``,
-    ``invoice_line``, ``customer_id``). Write tests with the PascalCase names and pass them through
-    :meth:`name`.
-    """
-
-    url: str
-    engine_name: EngineName
-    naming: Literal["pascal", "snake"]
-
-    def name(self, pascal: str) -> str:
-        """A table or column name as this database spells it: ``name("InvoiceLine")`` -> ``invoice_line``."""
-        if self.naming == "pascal":
-            return pascal
-        return re.sub(r"(?<!^)(?=[A-Z])", "_", pascal).lower()
-
-
-def chinook_dir() -> Path:
-    """The folder of the Chinook files: ``tests/data/chinook`` in this repository, never outside it."""
-    return CHINOOK_DIR
-
-
-def read_chinook(engine_name: str) -> bytes:
-    """The uncompressed bytes of the Chinook file for this engine."""
-    return gzip.decompress((CHINOOK_DIR / CHINOOK_FILES[engine_name]).read_bytes())
 
 
 def load_chinook_sqlite(target_dir: Path) -> ChinookDb:
@@ -379,8 +345,7 @@ def _run_script(url: str, run: Callable[[Any], None], **engine_options: Any) -> 
 
 def load_chinook_postgresql() -> ChinookDb:
     """A scratch PostgreSQL database loaded from the Chinook script (one simple-protocol batch, under 1 s)."""
-    text = read_chinook("postgresql").decode("utf-8")
-    script = "\n".join(line for line in text.splitlines() if not _PG_SKIP_LINE.match(line))
+    script = postgresql_script()
     url = create_scratch_database("postgresql")
 
     def run(cursor: Any) -> None:
@@ -395,16 +360,11 @@ def load_chinook_mariadb() -> ChinookDb:
 
     The script has semicolons inside quoted strings (22 of them), so it is not split on ``;``: it is sent
     whole with ``CLIENT.MULTI_STATEMENTS`` and every result set is consumed, which surfaces an error in any
-    statement. Its ``NVARCHAR`` columns are made ``VARCHAR``: MariaDB maps NVARCHAR to the 3-byte ``utf8mb3``
-    with a case-insensitive collation, whereas plain VARCHAR takes the scratch database's ``utf8mb4`` and
-    binary collation, like the other engines.
+    statement.
     """
     from pymysql.constants import CLIENT
 
-    text = read_chinook("mariadb").decode("utf-8")
-    script = "\n".join(line for line in text.splitlines() if not _MY_SKIP_LINE.match(line))
-    first_insert = script.index("INSERT INTO")
-    script = re.sub(r"\bNVARCHAR\(", "VARCHAR(", script[:first_insert]) + script[first_insert:]
+    script = mariadb_script()
     url = create_scratch_database("mariadb")
 
     def run(cursor: Any) -> None:

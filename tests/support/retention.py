@@ -1,15 +1,16 @@
 """Shared builders of the retention tests: a one-store policy, settings, runs, small purpose-made tables.
 
-Imported by ``tests/retention/`` and by ``tests/retention_worker.py`` (the child process of the
-process-level tests), so both build exactly the same policy and data. Nothing here is mocked: tables are
-created with SQLAlchemy Core on the real database of the ``db_url`` fixture.
+Imported by ``tests/retention/test_retention*.py``, ``tests/retention/conftest.py`` and
+``support/retention_worker.py`` (the child process of the process-level tests), so all build exactly the same
+policy and data. Nothing here is mocked: tables are created with SQLAlchemy Core on the real database of the
+``db_url`` fixture.
 """
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,12 @@ from lethe.stores.engines import Stores
 STORE = "db"
 MASTER_KEY_HEX = "ab" * 32
 LEDGER_KEY_HEX = "cd" * 32
+
+# the moment the engine tests judge at, a row long expired and one not yet (naive UTC, as the columns hold)
+AS_OF = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+OLD = (AS_OF - timedelta(days=5 * 365)).replace(tzinfo=None)
+NEW = (AS_OF - timedelta(days=10)).replace(tzinfo=None)
+NewRun = Callable[..., RetentionRun]
 
 
 def settings_env(tmp_path: Path) -> dict[str, str]:
@@ -201,3 +208,37 @@ def summary_entries(entries: Sequence[RecordedEntry], rule: str | None = None) -
         for e in entries
         if e.entry.outcome in {"completed", "incomplete"} and (rule is None or e.entry.rule == rule)
     ]
+
+
+# ------------------------------------------------------------------------------ purpose-made tables and rules
+
+
+def make_table(engine: sa.Engine, name: str, *columns: sa.Column[Any]) -> sa.Table:
+    """Create a table with an integer primary key ``id`` and the given columns."""
+    table = sa.Table(
+        name, sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True, autoincrement=False), *columns
+    )
+    table.create(engine)
+    return table
+
+
+def insert(engine: sa.Engine, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows in one transaction."""
+    with engine.begin() as connection:
+        connection.execute(table.insert(), rows)
+
+
+def ids(engine: sa.Engine, table: str) -> list[Any]:
+    """Primary keys of a table's rows, in order."""
+    return [row[0] for row in table_rows(engine, table)]
+
+
+def delete_rule(name: str, table: str, since: str, after: str = "3 years", extra: str = "") -> str:
+    """YAML of a delete rule."""
+    rule = f"- name: {name}\n  table: db.{table}\n  after: {after}\n  since: {since}\n  action: delete\n"
+    return rule + "".join(f"  {line}\n" for line in extra.strip().splitlines())
+
+
+def keys_of(plan_keys: list[list[Any]]) -> list[Any]:
+    """Single-column sample keys as a sorted list."""
+    return sorted(k[0] for k in plan_keys)
