@@ -48,7 +48,7 @@ def test_show_refuses_a_respelled_body(ledger: Ledger, url: str, how: str) -> No
     """show does not check MACs, but it refuses to print a body that is not in canonical form."""
     (body,) = sql(url, "SELECT body FROM lethe_ledger WHERE seq = 2")[0]
     sql(url, "UPDATE lethe_ledger SET body = :b WHERE seq = 2", b=_respell(body, how))
-    with pytest.raises(LedgerTamperedError, match="entry 2 .*not in canonical form"):
+    with pytest.raises(LedgerTamperedError, match=r"entry 2 .*not in canonical form"):
         list(ledger.entries())
     env = {"LETHE_LEDGER_URL": url, "LETHE_LEDGER_KEY": KEY.hex()}
     result = CliRunner().invoke(ledger_cli, ["show"], env=env)

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from support.ledger import KEY, OTHER_KEY, assert_tampered, make_entry, sql
 
-from lethe.errors import LedgerError, LedgerTamperedError
+from lethe.errors import KeyChangedError, LedgerError, LedgerTamperedError
 from lethe.ledger.chain import Ledger
 from lethe.ledger.verify import verify_ledger
 
@@ -143,8 +143,10 @@ def test_rollback_to_backup_needs_an_anchor(tmp_path: Path, url: str) -> None:
 
 
 def test_wrong_key_fails(ledger: Ledger, url: str) -> None:
-    """Another key cannot verify (or append to) the ledger."""
+    """Another key cannot verify (or append to) the ledger: the key registry names it as the wrong key."""
     other = Ledger(sa.create_engine(url), OTHER_KEY)
     assert_tampered(other, 1, "wrong LETHE_LEDGER_KEY")
-    with pytest.raises(LedgerError):
+    with pytest.raises(
+        KeyChangedError, match=r"LETHE_LEDGER_KEY .* is not the key this ledger was written with"
+    ):
         other.append(make_entry(6))
