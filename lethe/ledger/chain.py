@@ -1,6 +1,7 @@
 """The tamper-evident evidence ledger: one append-only, HMAC-chained entry per step of every run.
 
-Each entry's signed body is canonical JSON of the entry; ``mac_n = HMAC(k, mac_{n-1} || seq_n || body_n)``
+Each entry's signed body is canonical JSON of the entry, with the ids of the keys in use
+(``lethe.ledger.keys``); ``mac_n = HMAC(k, mac_{n-1} || seq_n || body_n)`` over the exact bytes stored,
 with ``k = HKDF(LETHE_LEDGER_KEY, "lethe/ledger/v1")`` and 32 zero bytes before the first entry. A head row
 keeps the last ``(seq, mac)`` under its own MAC, so a truncated tail is visible. Entries carry counts and
 keyed fingerprints of keys, never personal values (``lethe.ledger.entry`` refuses anything else).
@@ -10,6 +11,9 @@ What ``verify`` detects, and what it cannot without an anchor kept elsewhere:
 | change made by someone without the key                           | detected |
 |-------------------------------------------------------------------|----------|
 | any column or the body of an entry modified (incl. its MAC)       | yes: first modified seq |
+| a body re-spelled (spaces, key order, a duplicated key), old MAC  | yes: "not in canonical form" |
+| a row inserted at seq <= 0                                        | yes: "outside the chain" |
+| a master key changed without a declared rotation                  | refused before a run; verify names the entry |
 | an entry deleted in the middle                                    | yes: seq gap |
 | entries reordered (bodies/MACs or seq values swapped)             | yes: "out of order" |
 | tail truncated, head row left in place                            | yes: head beyond the last entry |
