@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
-from support.ledger import KEY, assert_tampered, sql
+from support.ledger import KEY, assert_tampered, make_entry, sql
 
 from lethe.cli.ledger import ledger as ledger_cli
 from lethe.errors import LedgerTamperedError
 from lethe.ledger.chain import Ledger
+from lethe.ledger.verify import verify_ledger
 
 
 def _respell(body: str, how: str) -> str:
@@ -84,3 +86,34 @@ def test_intact_ledger_shows_without_warnings(ledger: Ledger, url: str) -> None:
     env = {"LETHE_LEDGER_URL": url, "LETHE_LEDGER_KEY": KEY.hex()}
     result = CliRunner().invoke(ledger_cli, ["show"], env=env)
     assert (result.exit_code, result.stderr) == (0, "")
+
+
+def test_numbering_and_bytes_on_each_engine(db_engine: sa.Engine) -> None:
+    """On each engine: a row at seq 0 and a gap are named by show's check, verify names seq 0 first, and
+    a re-spelled body is refused by verify once the numbering is repaired."""
+    led = Ledger(db_engine, KEY)
+    led.append_many([make_entry(i) for i in range(1, 6)])
+    assert led.seq_anomalies() == [] and verify_ledger(led).ok
+    copy = (
+        "INSERT INTO lethe_ledger SELECT 0, recorded_at, run_id, flow, policy_hash, rule, action, outcome, "
+        "started_at, ended_at, body, mac FROM lethe_ledger WHERE seq = 1"
+    )
+    with db_engine.begin() as connection:
+        connection.execute(sa.text(copy))
+        connection.execute(sa.text("DELETE FROM lethe_ledger WHERE seq IN (2, 3)"))
+    assert led.seq_anomalies() == [
+        "an entry is stored at seq 0, outside the chain: inserted outside Lethe",
+        "entries 2..3 are missing",
+    ]
+    assert [r.seq for r in led.entries()] == [0, 1, 4, 5]
+    report = verify_ledger(led)
+    assert (report.ok, report.first_bad_seq) == (False, 0)
+    with db_engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM lethe_ledger WHERE seq IN (0, 4, 5)"))
+        connection.execute(sa.text("DELETE FROM lethe_ledger_head"))
+    with db_engine.begin() as connection:
+        (body,) = connection.execute(sa.text("SELECT body FROM lethe_ledger WHERE seq = 1")).one()
+        connection.execute(sa.text("UPDATE lethe_ledger SET body = :b WHERE seq = 1"), {"b": body + " "})
+    report = verify_ledger(led)
+    assert (report.ok, report.first_bad_seq) == (False, 1)
+    assert "not in canonical form" in (report.problem or "")
