@@ -117,23 +117,28 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return members
 
 
-def canonical_problem(text: str) -> str | None:
-    """None when ``text`` is exactly the canonical JSON of what it holds, else why it is not."""
+def _exact(text: str) -> dict[str, Any] | None:
+    """The JSON object ``text`` holds if ``text`` is exactly its canonical form, else None."""
     try:
         body = json.loads(text, object_pairs_hook=_no_duplicates)
         same = canonical_json(body) == text.encode("utf-8")
     except (ValueError, TypeError):
-        return NOT_CANONICAL
-    return None if same else NOT_CANONICAL
+        return None
+    return body if same and isinstance(body, dict) else None
+
+
+def canonical_problem(text: str) -> str | None:
+    """None when ``text`` is exactly the canonical JSON of what it holds, else why it is not."""
+    return None if _exact(text) is not None else NOT_CANONICAL
 
 
 def read_stored(seq: int, text: str) -> tuple[datetime, LedgerEntry, dict[str, str | int]]:
     """(recorded_at, entry, key ids) of a ledger row's body; anything but canonical bytes is tampering."""
-    problem = canonical_problem(text)
-    if problem is not None:
-        raise LedgerTamperedError(f"entry {seq} was modified: {problem}")
-    recorded_at, entry = parse_body(seq, text)
-    keys = json.loads(text).get("keys") or {}
+    body = _exact(text)
+    if body is None:
+        raise LedgerTamperedError(f"entry {seq} was modified: {NOT_CANONICAL}")
+    recorded_at, entry = _entry_of(seq, body)
+    keys = body.get("keys") or {}
     if not isinstance(keys, dict) or not all(isinstance(v, str | int) for v in keys.values()):
         raise LedgerTamperedError(f"entry {seq} has an unreadable body (key ids)")
     return recorded_at, entry, keys
@@ -143,6 +148,14 @@ def parse_body(seq: int, text: str) -> tuple[datetime, LedgerEntry]:
     """Rebuild (recorded_at, entry) from a body in any JSON spelling (a journal copy); unreadable is tampering."""
     try:
         body = json.loads(text)
+    except ValueError as exc:
+        raise LedgerTamperedError(f"entry {seq} has an unreadable body") from exc
+    return _entry_of(seq, body)
+
+
+def _entry_of(seq: int, body: Any) -> tuple[datetime, LedgerEntry]:
+    """(recorded_at, entry) from a parsed body; anything missing or malformed counts as tampering."""
+    try:
         fields: dict[str, Any] = {name: body[name] for name in (*TEXT_COLUMNS, "counts", "fingerprints")}
         fields.update({name: datetime.fromisoformat(body[name]) for name in TIME_COLUMNS})
         recorded_at = fields.pop("recorded_at")

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lethe.errors import LedgerError, LedgerTamperedError
 from lethe.ledger.chain import ZERO_MAC, Ledger, ledger_table, outside_chain
-from lethe.ledger.entry import NOT_CANONICAL, TEXT_COLUMNS, LedgerEntry, canonical_problem, read_stored
+from lethe.ledger.entry import TEXT_COLUMNS, LedgerEntry, canonical_problem, read_stored
 from lethe.ledger.keys import LEDGER, MASTER, RegisteredKey, registered_ledger_key
 
 
@@ -139,6 +139,7 @@ class _Chain:
         for row in self.ledger.rows(after, upto):
             seq, expected = int(row.seq), self.last + 1
             mac = self._mac_of(expected, row)
+            problem: str | None
             if seq < expected:
                 problem = f"entry {seq} is stored twice"
             elif seq != expected:
@@ -146,23 +147,21 @@ class _Chain:
                 problem = f"{what} missing (gap between {self.last} and {seq})"
             elif not hmac.compare_digest(mac.hex(), str(row.mac)):
                 self.mac_failed = True
-                moved = None if canonical_problem(row.body) else self._find_moved(seq)
+                respelled = canonical_problem(row.body)
+                moved = None if respelled else self._find_moved(seq)
                 problem = (
                     f"entries out of order: the entry signed as {seq} is stored at seq {moved}"
                     if moved is not None
-                    else f"entry {seq} was modified"
-                    + (f": {NOT_CANONICAL}" if canonical_problem(row.body) else "")
+                    else f"entry {seq} was modified" + (f": {respelled}" if respelled else "")
                 )
-            elif canonical_problem(row.body):
-                # Signed as stored, but not as Lethe writes: only a key holder could have, so refuse it too.
-                problem = f"entry {seq} was modified: {NOT_CANONICAL}"
-            elif (column := self._column_mismatch(row, stored := read_stored(seq, row.body))) is not None:
-                problem = f"entry {seq} was modified (column {column} differs from its signed body)"
-            elif (wrong := self._key_mismatch(stored[2])) is not None:
-                problem = f"entry {seq} {wrong}"
-            elif self.anchor is not None and self.anchor[0] == seq and self.anchor[1] != mac.hex():
-                problem = f"entry {seq} does not match the anchor: the ledger was rewritten or rolled back"
             else:
+                problem = self._body_problem(seq, row)
+                anchor = self.anchor
+                if problem is None and anchor is not None and anchor[0] == seq and anchor[1] != mac.hex():
+                    problem = (
+                        f"entry {seq} does not match the anchor: the ledger was rewritten or rolled back"
+                    )
+            if problem is None:
                 self.last, self.prev = seq, mac
                 continue
             self.first_bad, self.problem = expected, problem
@@ -177,6 +176,19 @@ class _Chain:
         for row in self.ledger.rows(seq, None):
             if hmac.compare_digest(self._mac_of(seq, row).hex(), str(row.mac)):
                 return int(row.seq)
+        return None
+
+    def _body_problem(self, seq: int, row: sa.Row[Any]) -> str | None:
+        """What is wrong with a body whose MAC matched: not canonical, a column or a key id disagreeing."""
+        try:
+            # Signed as stored but not in canonical form: only a key holder could have, so refuse it too.
+            stored = read_stored(seq, row.body)
+        except LedgerTamperedError as exc:
+            return str(exc)
+        if (column := self._column_mismatch(row, stored)) is not None:
+            return f"entry {seq} was modified (column {column} differs from its signed body)"
+        if (wrong := self._key_mismatch(stored[2])) is not None:
+            return f"entry {seq} {wrong}"
         return None
 
     @staticmethod
