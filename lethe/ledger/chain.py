@@ -46,7 +46,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLA
 from lethe.crypto import canonical_json, derive_key, key_id
 from lethe.errors import LedgerError, LedgerTamperedError, SettingsError
 from lethe.ledger.entry import TEXT_COLUMNS, LedgerEntry, RecordedEntry, read_stored, signed_body
-from lethe.ledger.keys import KeyIds, KeyRegistry, RegisteredKey
+from lethe.ledger.keys import KeyIds, KeyRegistry, RegisteredKey, registered_ledger_key, wrong_ledger_key
 from lethe.ledger.tables import UTCDateTime, head_table, ledger_table, metadata
 from lethe.settings import MIN_KEY_BYTES, Settings
 
@@ -178,11 +178,15 @@ class Ledger:
             with self._write_transaction(commit=False) as conn:
                 self._chain_start(conn)
         except SQLAlchemyError as exc:
-            cause = type(getattr(exc, "orig", None) or exc).__name__  # the class only: drivers echo values
-            raise LedgerError(
-                f"the ledger at {self.url} cannot be written now ({cause}): another writer holds its "
-                "lock beyond the lock timeout, or the database refuses writes; nothing was changed"
-            ) from exc
+            raise self._unwritable(exc) from exc
+
+    def _unwritable(self, exc: SQLAlchemyError) -> LedgerError:
+        """The error of a ledger that cannot be written now: a lock not obtained, or writes refused."""
+        cause = type(getattr(exc, "orig", None) or exc).__name__  # the class only: drivers echo values
+        return LedgerError(
+            f"the ledger at {self.url} cannot be written now ({cause}): another writer holds its "
+            "lock beyond the lock timeout, or the database refuses writes; nothing was changed"
+        )
 
     def check_keys(self) -> None:
         """Refuse keys other than the registered ones (KeyChangedError); register those seen first here.
@@ -199,19 +203,26 @@ class Ledger:
                 with self._write_transaction() as conn:
                     self._check_keys_on(conn)
                 break
-            except SQLAlchemyError as exc:
+            except IntegrityError:
                 # Two first uses at once: the loser's insert fails, and its retry compares with the winner's.
-                if attempt == _ATTEMPTS - 1 or not _transient(exc):
-                    cause = type(getattr(exc, "orig", None) or exc).__name__
-                    raise LedgerError(
-                        f"cannot read or write the key registry at {self.url} ({cause})"
-                    ) from exc
+                if attempt == _ATTEMPTS - 1:
+                    raise LedgerError(f"cannot register the keys in use at {self.url}") from None
                 time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+            except SQLAlchemyError as exc:
+                # A lock not obtained within the lock timeout fails at once, as ``check_writable`` does.
+                raise self._unwritable(exc) from exc
         self._keys_checked = True
 
     def _check_keys_on(self, conn: sa.Connection) -> None:
-        self._registry.check_ledger_key(conn, self.key_ids)
-        self._chain_start(conn)  # a wrong key on a ledger without a registry yet: the head MAC fails
+        try:
+            # First the head under the key: a wrong key on a ledger without a registry must not register.
+            self._chain_start(conn)
+        except LedgerTamperedError:
+            registered = registered_ledger_key(conn)
+            if registered is not None and registered != self.key_ids.ledger:
+                message = wrong_ledger_key(self.key_ids.ledger, registered)
+                raise LedgerTamperedError(f"head MAC invalid: {message}: nothing was changed") from None
+            raise
         self._registry.check(conn, self.key_ids)
 
     def connect(self) -> sa.Connection:

@@ -10,7 +10,8 @@ seen and how it came in ("first use", or "rotation from version N"). It is writt
   before anything is changed. A rotation is declared by raising ``LETHE_KEY_VERSION``: the new key is
   registered under the new version, and tokens carry it in their prefix (``~h1:`` -> ``~h2:``), so tokens
   under different keys never share a prefix.
-* ``ledger``: one row (version 1) for ``LETHE_LEDGER_KEY``, so a wrong ledger key is named as such.
+* ``ledger``: one row (version 1) for ``LETHE_LEDGER_KEY``, so a wrong ledger key is named as such
+  (LedgerTamperedError, exit 4, as a head MAC that fails under it).
 
 Each row carries a MAC under the ledger key: whoever edits the registry without it (to make a changed key
 look registered) is caught. Every ledger entry also records the ids of the keys in use (``KeyIds``), which
@@ -97,14 +98,11 @@ class KeyRegistry:
         """Refuse a ledger key other than the registered one, from the raw rows.
 
         Checked before any MAC: under a wrong ledger key every MAC fails, and the clear message is "wrong
-        key", not "forged registry".
+        key", not "forged registry". LedgerTamperedError (exit 4), as for a head MAC that fails.
         """
         registered = registered_ledger_key(conn)
         if registered is not None and registered != ids.ledger:
-            raise KeyChangedError(
-                f"LETHE_LEDGER_KEY (id {ids.ledger}) is not the key this ledger was written with (id "
-                f"{registered}): set the ledger's own key; nothing was changed"
-            )
+            raise LedgerTamperedError(f"{wrong_ledger_key(ids.ledger, registered)}: nothing was changed")
 
     def check(self, conn: sa.Connection, ids: KeyIds) -> None:
         """Refuse keys that differ from the registered ones; register those seen for the first time.
@@ -155,3 +153,8 @@ def registered_ledger_key(conn: sa.Connection) -> str | None:
     query = sa.select(keys_table.c.key_id).where(keys_table.c.kind == LEDGER, keys_table.c.version == 1)
     found = conn.execute(query).scalar_one_or_none()
     return None if found is None else str(found)
+
+
+def wrong_ledger_key(ours: str, registered: str) -> str:
+    """The message for a ledger key other than the registered one (ids only)."""
+    return f"wrong LETHE_LEDGER_KEY (id {ours}; this ledger was written with the key of id {registered})"

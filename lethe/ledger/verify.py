@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from lethe.errors import LedgerError, LedgerTamperedError
 from lethe.ledger.chain import ZERO_MAC, Ledger, ledger_table, outside_chain
 from lethe.ledger.entry import TEXT_COLUMNS, LedgerEntry, canonical_problem, read_stored
-from lethe.ledger.keys import LEDGER, MASTER, RegisteredKey, registered_ledger_key
+from lethe.ledger.keys import LEDGER, MASTER, RegisteredKey, registered_ledger_key, wrong_ledger_key
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,7 @@ def verify_ledger(
             registered = registered_ledger_key(conn)
         if registered is not None and registered != ledger.key_ids.ledger:
             chain.problem = (
-                f"MACs do not match the key: wrong LETHE_LEDGER_KEY (id {ledger.key_ids.ledger}; this ledger "
-                f"was written with the key of id {registered})"
+                f"MACs do not match the key: {wrong_ledger_key(ledger.key_ids.ledger, registered)}"
             )
     return VerifyReport(
         ok=chain.problem is None,
