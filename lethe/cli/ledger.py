@@ -138,7 +138,7 @@ def head() -> None:
         click.echo(f"{seq}:{mac}")
 
 
-@ledger.command("keys", short_help="List the keys the ledger registered (ids, versions, rotations)")
+@ledger.command("keys", short_help="List registered key ids, versions and rotations")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
 def keys(as_json: bool) -> None:
     """List the key registry: each key's public id, version, first use and how it came in.
