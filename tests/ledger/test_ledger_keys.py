@@ -8,6 +8,7 @@ also for an erasure; then ``LETHE_KEY_VERSION=2`` -> the rule proceeds and its t
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -162,3 +163,31 @@ def test_wiped_registry_lets_verify_name_the_changed_key(db_url: str, db_engine:
     ledger._engine.dispose()
     assert not report.ok and report.first_bad_seq is not None
     assert "the master key changed without a declared rotation" in (report.problem or "")
+
+
+def test_two_first_uses_at_once_register_one_key(db_url: str) -> None:
+    """Two processes' first use with different master keys race: one registers, the other is refused."""
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def first_use(master: str) -> None:
+        ledger = Ledger.from_settings(load_settings(_env(db_url, master)))
+        barrier.wait()
+        try:
+            ledger.check_keys()
+            outcomes.append("registered")
+        except KeyChangedError:
+            outcomes.append("refused")
+        finally:
+            ledger._engine.dispose()
+
+    threads = [threading.Thread(target=first_use, args=(key,)) for key in (KEY_A, KEY_B)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["refused", "registered"]
+    ledger = Ledger.from_settings(load_settings(_env(db_url, KEY_A)))
+    masters = [k for k in ledger.registered_keys() if k.kind == "master"]
+    ledger._engine.dispose()
+    assert len(masters) == 1 and masters[0].version == 1
