@@ -31,6 +31,15 @@ def derive_key(master: bytes, purpose: str, length: int = 32) -> bytes:
     return hkdf.derive(master)
 
 
+def key_id(master_key: bytes) -> str:
+    """Short public id of a key (16 hex characters): tells keys apart in the ledger without revealing them.
+
+    HMAC(key, "lethe key id") truncated to 8 bytes: a keyed PRF output, so it says nothing about the key
+    beyond whether two keys are the same.
+    """
+    return hmac.new(master_key, b"lethe key id", hashlib.sha256).digest()[:8].hex()
+
+
 def _canonical_text(value: object) -> str:
     """Text form of a key value; int and str of the same digits agree, since stores disagree on types."""
     if value is None:

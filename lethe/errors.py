@@ -5,6 +5,7 @@ Hierarchy::
     LetheError                      root; the CLI turns it into a message and an exit code, no traceback
     ├── PolicyError                 the policy file is malformed (file, line and field in the message)
     ├── SettingsError               a setting or secret (key, URL) is missing or malformed
+    │   └── KeyChangedError         a key differs from the one the ledger registered for its version
     ├── ParameterError              a command-line or flow parameter is invalid, out of range or refused
     ├── SchemaMismatchError         the policy does not fit the live schema (unknown table, column, type)
     ├── StoreError                  a data store cannot be reached or a statement failed (driver error wrapped)
@@ -42,6 +43,13 @@ class SettingsError(LetheError):
     """A required setting or secret is missing or malformed."""
 
     exit_code = 2
+
+
+class KeyChangedError(SettingsError):
+    """A key (LETHE_MASTER_KEY, LETHE_LEDGER_KEY) is not the one registered for its version in the ledger.
+
+    Raised before anything is changed; a master key rotation is declared with a new LETHE_KEY_VERSION.
+    """
 
 
 class ParameterError(LetheError):

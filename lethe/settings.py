@@ -6,8 +6,11 @@
 | ``LETHE_LEDGER_URL`` | SQLAlchemy URL of the evidence ledger | ``sqlite:///$LETHE_HOME/ledger.db`` |
 | ``LETHE_LEDGER_KEY`` | key of the ledger's HMAC chain (hex or base64, >= 32 bytes) | required to write or verify |
 | ``LETHE_MASTER_KEY`` | master key for pseudonymisation tokens and fingerprints (>= 32 bytes) | required to anonymise |
-| ``LETHE_KEY_VERSION`` | version of the master key, written into token prefixes | ``1`` |
+| ``LETHE_KEY_VERSION`` | version of the master key, written into token prefixes; raise it to rotate | ``1`` |
 | ``LETHE_SIV_KEY`` | 64-byte key of reversible AES-SIV pseudonyms (``encrypt`` operator) | only when used |
+
+The ledger registers the id of the master key of each version on first use and refuses another key for
+that version (``lethe.ledger.keys``): a rotation is declared by raising ``LETHE_KEY_VERSION``.
 
 Keys are given as hex (64+ characters) or standard base64. In Prefect, put them in Secret blocks and
 export them into the worker's environment, or set them on the work pool's job variables.

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from lethe.crypto import canonical_json, derive_key, fingerprint
+from lethe.crypto import canonical_json, derive_key, fingerprint, key_id
 
 MASTER = bytes(range(32))
 
@@ -108,3 +108,12 @@ def test_canonical_json_rejects_unknown_types() -> None:
     """Anything without a canonical form is an error, not a silent str()."""
     with pytest.raises(TypeError):
         canonical_json({"x": object()})
+
+
+def test_key_id_is_a_short_keyed_id_computed_by_hand() -> None:
+    """key_id: the first 8 bytes of HMAC-SHA256(key, "lethe key id") in hex; different keys, different ids."""
+    key, other = bytes.fromhex("a1" * 32), bytes.fromhex("b2" * 32)
+    expected = hmac.new(key, b"lethe key id", hashlib.sha256).hexdigest()[:16]
+    assert key_id(key) == expected and len(expected) == 16
+    assert key_id(other) != key_id(key)
+    assert key.hex()[:16] not in key_id(key)

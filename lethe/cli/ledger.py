@@ -1,4 +1,4 @@
-"""``lethe ledger``: show, verify and anchor the evidence ledger from the command line."""
+"""``lethe ledger``: show, verify and anchor the evidence ledger, and list the keys it registered."""
 
 from __future__ import annotations
 
@@ -49,7 +49,9 @@ def _parse_anchor(ctx: click.Context, param: click.Parameter, value: str | None)
 def _as_json(recorded: RecordedEntry) -> str:
     """One entry as one line of JSON."""
     entry = dataclasses.asdict(recorded.entry)
-    entry.update(seq=recorded.seq, recorded_at=recorded.recorded_at, mac=recorded.mac)
+    entry.update(
+        seq=recorded.seq, recorded_at=recorded.recorded_at, mac=recorded.mac, keys=dict(recorded.keys)
+    )
     return canonical_json(entry).decode("utf-8")
 
 
@@ -72,20 +74,31 @@ def ledger() -> None:
 
 
 @ledger.command("show", short_help="List ledger entries (counts and fingerprints only)")
-@click.option("--since", type=click.IntRange(min=0), default=0, help="Only entries after this seq.")
+@click.option("--since", type=click.IntRange(min=0), default=None, help="Only entries after this seq.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many entries.")
 @click.option("--run", "run_id", default=None, help="Only entries of this run id.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
-def show(since: int, limit: int | None, run_id: str | None, as_json: bool) -> None:
-    """List ledger entries in seq order (counts and fingerprints only, never personal values)."""
+def show(since: int | None, limit: int | None, run_id: str | None, as_json: bool) -> None:
+    """List ledger entries in seq order (counts and fingerprints only, never personal values).
+
+    Rows stored outside the chain (seq <= 0) are listed too, and they and any missing seq are named on
+    stderr, with exit 4: run `lethe ledger verify` for the full check. A body that is not in canonical
+    form stops the listing (exit 4, its seq named).
+    """
     with _lethe_errors():
-        entries = _open_ledger().entries(since, limit, run_id=run_id)
+        led = _open_ledger()
+        entries = led.entries(since, limit, run_id=run_id)
         if not as_json:
             click.echo(
                 _ROW.format("seq", "recorded_at", "flow", "rule", "action", "outcome", "counts", "run_id")
             )
         for recorded in entries:
             click.echo(_as_json(recorded) if as_json else _as_row(recorded))
+        anomalies = led.seq_anomalies()
+        for problem in anomalies:
+            click.echo(f"warning: {problem}", err=True)
+        if anomalies:
+            raise LedgerTamperedError("the ledger's numbering is broken: run `lethe ledger verify`")
 
 
 @ledger.command("verify", short_help="Check the HMAC chain; exit 4 if anything was changed")
@@ -123,3 +136,26 @@ def head() -> None:
         current = _open_ledger().head()
         seq, mac = current if current is not None else (0, ZERO_MAC.hex())
         click.echo(f"{seq}:{mac}")
+
+
+@ledger.command("keys", short_help="List registered key ids, versions and rotations")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+def keys(as_json: bool) -> None:
+    """List the key registry: each key's public id, version, first use and how it came in.
+
+    A run refuses a LETHE_MASTER_KEY other than the one registered for its LETHE_KEY_VERSION (exit 2);
+    declare a rotation by raising LETHE_KEY_VERSION. Ids are HMACs of a constant, never the keys.
+    """
+    with _lethe_errors():
+        registered = _open_ledger().registered_keys()
+        if not as_json:
+            click.echo(_KEY_ROW.format("kind", "version", "key_id", "first_seen", "declared"))
+        for key in registered:
+            if as_json:
+                click.echo(canonical_json(dataclasses.asdict(key)).decode("utf-8"))
+            else:
+                when = key.first_seen.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                click.echo(_KEY_ROW.format(key.kind, key.version, key.key_id, when, key.declared))
+
+
+_KEY_ROW = "{:<8}  {:>7}  {:<16}  {:<20}  {}"

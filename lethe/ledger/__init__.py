@@ -2,7 +2,8 @@
 
 ``Ledger`` appends entries under an HMAC chain and reads them back; ``verify_ledger`` walks the chain and names
 the first change; a change to a store is journalled in the store's own transaction (``lethe.ledger.journal``)
-and copied into the ledger after its commit, so a crash never loses evidence.
+and copied into the ledger after its commit, so a crash never loses evidence. ``lethe.ledger.keys`` registers the
+keys in use and refuses a changed one; ``lethe.ledger.tables`` declares the tables (docs/ledger.md).
 """
 
 from lethe.ledger.chain import Ledger

@@ -1,8 +1,10 @@
 """A ledger entry: what one step of a run did, validated so that no personal value can be signed into it.
 
 Entries carry counts, instants, names and keyed fingerprints (``lethe.crypto.fingerprint``), never values;
-``LedgerEntry`` refuses anything else. ``signed_body`` is what the chain signs, ``parse_body`` reads it
-back. Storage and the HMAC chain live in ``lethe.ledger.chain``.
+``LedgerEntry`` refuses anything else. ``signed_body`` is what the chain signs; ``read_stored`` reads a
+ledger row's body back and refuses any spelling but the canonical one (``lethe.crypto.canonical_json``),
+since the MAC covers the exact stored bytes; ``parse_body`` is its lenient twin for journal copies.
+Storage and the HMAC chain live in ``lethe.ledger.chain``.
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from lethe.crypto import canonical_json
 from lethe.errors import LedgerError, LedgerTamperedError
 
 Scalar = str | int | float | bool | None
-BODY_VERSION = 1
+BODY_VERSION = 1  # bodies without key ids, as written before they were recorded
+KEYED_BODY_VERSION = 2  # bodies with ``keys``: the ids of the keys in use (lethe.ledger.keys)
+NOT_CANONICAL = (
+    "its stored body is not in canonical form (whitespace, key order or a duplicated key differ from the "
+    "bytes that were signed)"
+)
 # Stricter than "starts with fp": the shape lethe.crypto.fingerprint produces, so no raw value slips in.
 _FINGERPRINT = re.compile(r"fp[0-9]+:[0-9a-f]{16,64}")
 LIMITS = {"run_id": 255, "flow": 255, "rule": 255, "policy_hash": 128, "action": 64, "outcome": 64}
@@ -81,22 +89,73 @@ class RecordedEntry:
     recorded_at: datetime
     entry: LedgerEntry
     mac: str
+    # Ids of the keys in use when it was appended ({"ledger": id, "master": id, "master_version": n}); empty
+    # for entries written before key ids were recorded.
+    keys: Mapping[str, str | int] = field(default_factory=dict)
 
 
-def signed_body(entry: LedgerEntry, recorded_at: datetime) -> dict[str, object]:
-    """The signed body of an entry: every field, datetimes as UTC ISO 8601."""
+def signed_body(
+    entry: LedgerEntry, recorded_at: datetime, keys: Mapping[str, str | int] | None = None
+) -> dict[str, object]:
+    """The signed body of an entry: every field, datetimes as UTC ISO 8601, and the key ids if given."""
     body: dict[str, object] = {name: getattr(entry, name) for name in TEXT_COLUMNS}
     for name, moment in (("recorded_at", recorded_at), ("started_at", entry.started_at)):
         body[name] = moment.astimezone(UTC).isoformat()
-    body.update(v=BODY_VERSION, ended_at=entry.ended_at.astimezone(UTC).isoformat())
+    version = BODY_VERSION if not keys else KEYED_BODY_VERSION
+    body.update(v=version, ended_at=entry.ended_at.astimezone(UTC).isoformat())
+    if keys:
+        body["keys"] = dict(keys)
     body.update(counts=dict(entry.counts), fingerprints=list(entry.fingerprints), details=dict(entry.details))
     return body
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members, refusing a name given twice (a lenient reader would keep the last)."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise ValueError("duplicated key")  # the name is not echoed: an attacker chose it
+    return members
+
+
+def _exact(text: str) -> dict[str, Any] | None:
+    """The JSON object ``text`` holds if ``text`` is exactly its canonical form, else None."""
+    try:
+        body = json.loads(text, object_pairs_hook=_no_duplicates)
+        same = canonical_json(body) == text.encode("utf-8")
+    except (ValueError, TypeError):
+        return None
+    return body if same and isinstance(body, dict) else None
+
+
+def canonical_problem(text: str) -> str | None:
+    """None when ``text`` is exactly the canonical JSON of what it holds, else why it is not."""
+    return None if _exact(text) is not None else NOT_CANONICAL
+
+
+def read_stored(seq: int, text: str) -> tuple[datetime, LedgerEntry, dict[str, str | int]]:
+    """(recorded_at, entry, key ids) of a ledger row's body; anything but canonical bytes is tampering."""
+    body = _exact(text)
+    if body is None:
+        raise LedgerTamperedError(f"entry {seq} was modified: {NOT_CANONICAL}")
+    recorded_at, entry = _entry_of(seq, body)
+    keys = body.get("keys") or {}
+    if not isinstance(keys, dict) or not all(isinstance(v, str | int) for v in keys.values()):
+        raise LedgerTamperedError(f"entry {seq} has an unreadable body (key ids)")
+    return recorded_at, entry, keys
+
+
 def parse_body(seq: int, text: str) -> tuple[datetime, LedgerEntry]:
-    """Rebuild (recorded_at, entry) from a stored body; an unreadable body counts as tampering."""
+    """Rebuild (recorded_at, entry) from a body in any JSON spelling (a journal copy); unreadable is tampering."""
     try:
         body = json.loads(text)
+    except ValueError as exc:
+        raise LedgerTamperedError(f"entry {seq} has an unreadable body") from exc
+    return _entry_of(seq, body)
+
+
+def _entry_of(seq: int, body: Any) -> tuple[datetime, LedgerEntry]:
+    """(recorded_at, entry) from a parsed body; anything missing or malformed counts as tampering."""
+    try:
         fields: dict[str, Any] = {name: body[name] for name in (*TEXT_COLUMNS, "counts", "fingerprints")}
         fields.update({name: datetime.fromisoformat(body[name]) for name in TIME_COLUMNS})
         recorded_at = fields.pop("recorded_at")

@@ -41,6 +41,10 @@ class RetentionRun:
     def __post_init__(self) -> None:
         if self.as_of.tzinfo is None:
             raise LetheError("as_of must be timezone-aware (e.g. 2026-11-25T00:00:00+00:00)")
+        if self.ledger is not None:
+            # Before any rule touches data: a master key other than the registered one for its version
+            # (LETHE_KEY_VERSION) is refused with KeyChangedError (lethe.ledger.keys).
+            self.ledger.check_keys()
 
     def rules(self, names: Sequence[str] | None = None) -> list[RetentionRule]:
         """The policy's rules, or the named subset in policy order; unknown names are an error."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import sqlalchemy as sa
 from click.testing import CliRunner
-from support.ledger import KEY, sql
+from support.ledger import KEY, make_entry, sql
 
 from lethe.cli.ledger import ledger as ledger_cli
+from lethe.crypto import key_id
 from lethe.ledger.chain import Ledger
 
 
@@ -63,7 +65,7 @@ def test_cli_errors(ledger: Ledger, url: str) -> None:
     assert run_cli(url, "verify", "--min-count", "6").exit_code == 4
     missing = run_cli(url, "head", key=None)
     assert missing.exit_code == 2 and missing.stderr.startswith("error: LETHE_LEDGER_KEY is not set")
-    for command in ([], ["show"], ["verify"], ["head"]):
+    for command in ([], ["show"], ["verify"], ["head"], ["keys"]):
         assert run_cli(url, *command, "--help").exit_code == 0
 
 
@@ -72,3 +74,21 @@ def test_cli_head_of_empty_ledger(url: str) -> None:
     anchor = run_cli(url, "head").stdout.strip()
     assert anchor == "0:" + "0" * 64
     assert run_cli(url, "verify", "--expect-head", anchor).exit_code == 0
+
+
+def test_cli_keys_and_key_ids_in_show(url: str) -> None:
+    """keys lists the registry (ids only, never a key); show --json gives each entry's key ids."""
+    master = bytes.fromhex("ab" * 32)
+    led = Ledger(sa.create_engine(url), KEY, master_key=master, key_version=3)
+    led.append(make_entry(1))
+    listing = run_cli(url, "keys")
+    assert listing.exit_code == 0, listing.output
+    rows = [line.split() for line in listing.stdout.splitlines()]
+    assert rows[0] == ["kind", "version", "key_id", "first_seen", "declared"]
+    assert [row[:3] for row in rows[1:]] == [["ledger", "1", key_id(KEY)], ["master", "3", key_id(master)]]
+    assert all(row[4:] == ["first", "use"] for row in rows[1:])
+    assert KEY.hex() not in listing.stdout and master.hex() not in listing.stdout
+    as_json = [json.loads(line) for line in run_cli(url, "keys", "--json").stdout.splitlines()]
+    assert {(k["kind"], k["version"]) for k in as_json} == {("ledger", 1), ("master", 3)}
+    (shown,) = [json.loads(line) for line in run_cli(url, "show", "--json").stdout.splitlines()]
+    assert shown["keys"] == {"ledger": key_id(KEY), "master": key_id(master), "master_version": 3}

@@ -143,8 +143,8 @@ def test_rollback_to_backup_needs_an_anchor(tmp_path: Path, url: str) -> None:
 
 
 def test_wrong_key_fails(ledger: Ledger, url: str) -> None:
-    """Another key cannot verify (or append to) the ledger."""
+    """Another key cannot verify (or append to) the ledger: the key registry names it as the wrong key."""
     other = Ledger(sa.create_engine(url), OTHER_KEY)
     assert_tampered(other, 1, "wrong LETHE_LEDGER_KEY")
-    with pytest.raises(LedgerError):
+    with pytest.raises(LedgerTamperedError, match=r"head MAC invalid: wrong LETHE_LEDGER_KEY \(id \w+; this"):
         other.append(make_entry(6))
