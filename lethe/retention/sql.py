@@ -87,17 +87,6 @@ class RuleSql:
             return self.pk[0].in_([k[0] for k in keys])
         return sa.tuple_(*self.pk).in_(list(keys))
 
-    def key_span(self, keys: Sequence[tuple[Any, ...]]) -> Predicate:
-        """Rows whose primary key lies between the batch's first and last key (``keys`` is in key order).
-
-        Combined with ``pending`` it selects exactly the locked batch without binding every key: cheaper
-        than ``IN`` with thousands of parameters. A row that turned pending inside the span after the keys
-        were read would make the batch's row count differ from its key count, which fails the batch.
-        """
-        if len(self.pk) != 1:
-            return self.key_in(keys)
-        return sa.and_(self.pk[0] >= keys[0][0], self.pk[0] <= keys[-1][0])
-
     @property
     def related_tables(self) -> set[str]:
         """Tables the anchor reads (``latest_of`` entries of related tables)."""
@@ -110,6 +99,19 @@ class RuleSql:
         if len(self.pk) == 1:
             return self.pk[0] > last[0]
         return sa.tuple_(*self.pk) > sa.tuple_(*[sa.literal(v) for v in last])
+
+    def upto(self, last: tuple[Any, ...] | None) -> Predicate:
+        """Rows up to and including ``last`` in primary-key order (None: no upper bound)."""
+        if last is None:
+            return sa.true()
+        if len(self.pk) == 1:
+            return self.pk[0] <= last[0]
+        return sa.tuple_(*self.pk) <= sa.tuple_(*[sa.literal(v) for v in last])
+
+    def span(self, after: tuple[Any, ...] | None, upto: tuple[Any, ...] | None) -> Predicate:
+        """Rows of the span ``after < pk <= upto`` (``lethe.retention.spans``); an open end is None."""
+        parts = [p for p, end in ((self.after(after), after), (self.upto(upto), upto)) if end is not None]
+        return sa.and_(*parts) if parts else sa.true()
 
     def next_keys(self, last: tuple[Any, ...] | None, size: int, *, lock: bool) -> sa.Select[Any]:
         """The next batch's primary keys, in key order, locked for update on servers."""
