@@ -116,6 +116,7 @@ marketing_consents = Table(
     _ts("withdrawn_at", nullable=True),
     Column("source", String(32), nullable=False),  # 'signup_form' | 'checkout' | 'preference_centre'
     Column("evidence", String(128), nullable=False),  # form version + synthetic request id, not personal
+    Column("notice_version", String(16), nullable=False),  # the privacy notice shown when consent was given
 )
 
 newsletter_sends = Table(
