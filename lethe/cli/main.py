@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from lethe.cli.breach import breach
 from lethe.cli.consent import consent
 from lethe.cli.demo import demo
 from lethe.cli.dpia import dpia
@@ -39,3 +40,4 @@ main.add_command(export)
 main.add_command(ropa)
 main.add_command(dpia)
 main.add_command(consent)
+main.add_command(breach)
