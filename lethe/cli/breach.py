@@ -26,12 +26,12 @@ def _names(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name.strip() for value in values for name in value.split(",") if name.strip())
 
 
-@click.group(short_help="Personal data breaches: open one, record the Art. 34 decision")
+@click.group(short_help="Data breaches: open one, record the Art. 34 decision")
 def breach() -> None:
     """Personal data breaches (GDPR Arts. 33 and 34)."""
 
 
-@breach.command("open", short_help="Open a breach: register entry, scope, Art. 33 drafts, contact list")
+@breach.command("open", short_help="Open a breach: register entry, scope, Art. 33 drafts")
 @POLICY
 @click.option("--stores", multiple=True, help="Stores reached (repeatable or comma-separated).")
 @click.option("--tables", multiple=True, help="Tables reached, as store.table.")

@@ -25,7 +25,7 @@ def consent() -> None:
     """Consent records (GDPR Art. 7), as the policy's `consent:` block declares them."""
 
 
-@consent.command(short_help="Counts per purpose and notice version; are withdrawals honoured?")
+@consent.command(short_help="Counts per purpose and notice; withdrawals honoured?")
 @POLICY
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @handle_errors
