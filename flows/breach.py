@@ -6,8 +6,7 @@ sleeps until each milestone the core computes (``lethe.breach.clock``) and emits
 turns the events into notifications.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Prefect builds the parameter form from evaluated hints.
 import time
 from datetime import UTC, datetime
 from typing import Any

@@ -5,8 +5,7 @@ records it, so nothing personal reaches Prefect. Schedule it (e.g. hourly) or ru
 records a withdrawal.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Prefect builds the parameter form from evaluated hints.
 from datetime import UTC, datetime
 from typing import Any
 

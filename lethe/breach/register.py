@@ -47,6 +47,7 @@ class BreachResult:
     scope: BreachScope
     gaps: list[str]
     due: datetime
+    aware_at: datetime
     contacts: Path | None
     contacts_count: int
     controllers: list[str] = field(default_factory=list)
@@ -196,7 +197,7 @@ def open_breach(
                      "contacts_encrypted": contacts is not None},
         )
     )  # fmt: skip
-    return BreachResult(breach_id, folder, scope, gaps, due, contacts, count, controllers)
+    return BreachResult(breach_id, folder, scope, gaps, due, aware, contacts, count, controllers)
 
 
 def record_assessment(

@@ -75,7 +75,12 @@ def open_command(
             out_dir=out_dir, run_id=str(uuid.uuid4()), passphrase=passphrase, aware_at=aware,
         )  # fmt: skip
     scope = result.scope
-    click.echo(f"breach {result.breach_id} recorded in the ledger; notify by {result.due.isoformat()}")
+    click.echo(
+        f"breach {result.breach_id} recorded in the ledger; notify the authority by {result.due.isoformat()}"
+    )
+    click.echo(
+        f"start its clock: flow breach-clock, breach_id={result.breach_id}, aware_at={result.aware_at.isoformat()}"
+    )
     click.echo(
         f"scope: {len(scope.tables)} table(s), ~{scope.subjects} subject(s), ~{scope.records} record(s), "
         f"{len(scope.special_categories)} special categor(y/ies)"
