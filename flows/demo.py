@@ -132,7 +132,8 @@ def main() -> None:
     from flows.consent import consent_withdrawal_flow
     from lethe.demo.measures import open_demo_breach, withdraw_one_consent
 
-    withdraw_one_consent(policy)
+    ended = withdraw_one_consent(policy)
+    click.echo(f"  the preference centre recorded the withdrawal: {ended} consent row(s) ended")
     honoured = consent_withdrawal_flow(policy=policy)
     for purpose in honoured["purposes"]:
         click.echo(

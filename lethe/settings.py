@@ -8,6 +8,7 @@
 | ``LETHE_MASTER_KEY`` | master key for pseudonymisation tokens and fingerprints (>= 32 bytes) | required to anonymise |
 | ``LETHE_KEY_VERSION`` | version of the master key, written into token prefixes | ``1`` |
 | ``LETHE_SIV_KEY`` | 64-byte key of reversible AES-SIV pseudonyms (``encrypt`` operator) | only when used |
+| ``LETHE_BREACH_PASSPHRASE`` | passphrase of a breach's encrypted contact list (``lethe breach open``) | no list |
 
 Keys are given as hex (64+ characters) or standard base64. In Prefect, put them in Secret blocks and
 export them into the worker's environment, or set them on the work pool's job variables.

@@ -80,8 +80,3 @@ def open_consent(policy: Policy, stores: Stores) -> ConsentTable:
         raise ParameterError("the policy has no `consent:` block: declare where consent is recorded")
     table = stores.sa_table(spec.table.store, spec.table.table)
     return ConsentTable(spec, table, stores.engine(spec.table.store))
-
-
-def purpose_table(stores: Stores, ref_store: str, ref_table: str) -> sa.Table:
-    """A table of a purpose's data, reflected once per ``Stores``."""
-    return stores.sa_table(ref_store, ref_table)

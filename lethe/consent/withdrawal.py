@@ -70,7 +70,8 @@ def _erase(
     withdrawn = consent.withdrawn_subjects(purpose)
     subjects: set[Any] = set()
     rows: dict[str, int] = {}
-    with consent.engine.begin() as connection:
+    # A dry run reads in a plain connection (nothing to roll back); a real one deletes in one transaction.
+    with consent.engine.connect() if dry_run else consent.engine.begin() as connection:
         for ref, target in spec.tables.items():
             table = stores.sa_table(ref.store, ref.table)
             column = table.c[target.subject_column]
@@ -87,8 +88,6 @@ def _erase(
             ).scalar_one()
             if left:
                 raise VerificationError(f"consent {purpose}: {left} row(s) of {ref} remain after erasure")
-        if dry_run:
-            connection.rollback()
     return sorted(subjects, key=str), rows
 
 

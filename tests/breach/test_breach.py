@@ -148,3 +148,18 @@ def test_special_categories_are_named_and_presume_high_risk(db_url: str, tmp_pat
             shop.policy, ledger=shop.ledger, breach_id=result.breach_id, answers={}, run_id="r"
         )
         assert assessment.recommendation == "communicate" and assessment.answers["high_risk"] is True
+
+
+def test_processor_mode_names_only_the_controllers_whose_rows_are_in_scope(
+    db_url: str, tmp_path: Path
+) -> None:
+    # The demo has no tenant column: customers.status stands in for one ('active' rows and 'closed' rows).
+    text = PROCESSOR.replace(
+        "    acme: {name: Acme Retail GmbH}\n    beta: {name: Beta Foods SA}\n",
+        "    acme: {name: Acme Retail GmbH, key: active}\n    beta: {name: Beta Foods SA, key: suspended}\n"
+        "  controller_column: status\n",
+    )
+    with open_shop(db_url, tmp_path, policy_text=text) as shop:
+        result = open_(shop, tmp_path, tables=("shop.customers",))
+        assert result.controllers == ["acme"]
+        assert {p.name for p in (result.folder / "controllers").iterdir()} == {"acme.md", "acme.html"}
