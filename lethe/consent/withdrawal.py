@@ -10,12 +10,15 @@ For each purpose of the ``consent:`` block, the subjects whose consent is withdr
 * ``keep``: nothing changes; the outcome says so.
 
 The ledger gets one entry per purpose: counts per table and the keyed fingerprints of the subjects handled
-(scoped like every subject fingerprint, ``store.identity_table``), never a key. The consent rows themselves
+(scoped like every subject fingerprint, ``store.identity_table``), never a key. An erasure's entry is
+journalled in the store's transaction that deletes (``lethe.requests.evidence``) and copied after the commit,
+so a crash in between loses nothing. The consent rows themselves
 are kept: they prove the consent and its withdrawal (Art. 7(1)). Running again changes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +33,7 @@ from lethe.ledger.chain import Ledger
 from lethe.ledger.entry import LedgerEntry
 from lethe.policy.model import Policy
 from lethe.requests import restriction
+from lethe.requests.evidence import copy_evidence, journal_change, prepare_evidence
 from lethe.settings import Settings
 from lethe.stores.dialects import cutoff_param
 from lethe.stores.engines import Stores
@@ -62,10 +66,17 @@ def _scan(connection: sa.Connection, query: sa.Select[Any]) -> list[Any]:
     return list(connection.execute(query).scalars().all())
 
 
+Seal = Callable[[sa.Connection, list[Any], dict[str, int]], None]
+
+
 def _erase(
-    consent: ConsentTable, stores: Stores, purpose: str, dry_run: bool
+    consent: ConsentTable, stores: Stores, purpose: str, seal: Seal | None
 ) -> tuple[list[Any], dict[str, int]]:
-    """Delete the purpose's rows of withdrawn subjects; the subjects that had some, and rows per table."""
+    """Delete the purpose's rows of withdrawn subjects; the subjects that had some, and rows per table.
+
+    ``seal`` (None: a dry run, which only counts) journals the change as the transaction's last statement.
+    """
+    dry_run = seal is None
     spec = consent.purpose_spec(purpose)
     withdrawn = consent.withdrawn_subjects(purpose)
     subjects: set[Any] = set()
@@ -88,7 +99,10 @@ def _erase(
             ).scalar_one()
             if left:
                 raise VerificationError(f"consent {purpose}: {left} row(s) of {ref} remain after erasure")
-    return sorted(subjects, key=str), rows
+        handled = sorted(subjects, key=str)
+        if seal is not None:
+            seal(connection, handled, rows)
+    return handled, rows
 
 
 def restricted_keys(engine: sa.Engine, subject: str, activity: str) -> set[str]:
@@ -124,6 +138,78 @@ def _restrict(
     return pending, len(pending)
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every purpose of one run shares."""
+
+    policy: Policy
+    stores: Stores
+    consent: ConsentTable
+    ledger: Ledger | None
+    journals: dict[str, sa.Table]
+    run_id: str
+    fingerprint: Callable[[object], str]
+    now: datetime
+
+    def entry(
+        self,
+        name: str,
+        started: datetime,
+        handled: list[Any],
+        rows: dict[str, int],
+        restricted: int,
+        withdrawn: int,
+    ) -> LedgerEntry:
+        """The purpose's ledger entry: counts and keyed fingerprints of the subjects handled."""
+        spec = self.consent.spec.purposes[name]
+        return LedgerEntry(
+            run_id=self.run_id, flow=FLOW, policy_hash=self.policy.hash, action=f"consent-{spec.on_withdrawal}",
+            outcome="completed", started_at=started, ended_at=datetime.now(UTC), rule=f"consent:{name}",
+            counts={"withdrawn_subjects": withdrawn, "handled_subjects": len(handled), "restricted": restricted,
+                    **rows},
+            fingerprints=[self.fingerprint(key) for key in handled],
+            details={"purpose": name, "activity": spec.activity, "verified": True},
+        )  # fmt: skip
+
+
+def _honour_one(run: _Run, name: str) -> PurposeOutcome:
+    """Honour one purpose's withdrawals (a dry run when ``run.ledger`` is None); record them."""
+    consent, spec, store = run.consent, run.consent.spec.purposes[name], run.consent.spec.table.store
+    started = datetime.now(UTC)
+    try:
+        with consent.engine.connect() as connection:
+            withdrawn = int(
+                connection.execute(
+                    sa.select(sa.func.count()).select_from(consent.withdrawn_subjects(name).subquery())
+                ).scalar_one()
+            )
+        handled: list[Any] = []
+        rows: dict[str, int] = {}
+        restricted = 0
+        if spec.on_withdrawal == "erase":
+
+            def seal(connection: sa.Connection, keys: list[Any], counted: dict[str, int]) -> None:
+                entry = run.entry(name, started, keys, counted, 0, withdrawn)
+                journal_change(connection, run.journals[store], entry)
+
+            handled, rows = _erase(consent, run.stores, name, None if run.ledger is None else seal)
+        elif spec.on_withdrawal == "restrict":
+            handled, restricted = _restrict(
+                run.policy, consent, run.stores, name, run.ledger is None, run.now
+            )
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"consent {name}: cannot honour withdrawals in store {store} ({type(exc).__name__})"
+        ) from None
+    if run.ledger is not None:
+        if spec.on_withdrawal == "erase":
+            copy_evidence(run.ledger, run.stores, [store], FLOW)
+        else:
+            # Restrictions are their own evidence (the register keeps ground and time); the ledger gets the sum.
+            run.ledger.append(run.entry(name, started, handled, rows, restricted, withdrawn))
+    return PurposeOutcome(name, spec.on_withdrawal, withdrawn, len(handled), rows, restricted)
+
+
 def honour_withdrawals(
     policy: Policy,
     stores: Stores,
@@ -138,59 +224,34 @@ def honour_withdrawals(
     """Erase or restrict, per purpose, what withdrawn consent covered; one ledger entry per purpose.
 
     ``purposes`` limits the run to those named (default: every declared one). Without ``dry_run`` a ledger
-    is required and must be writable before anything changes.
+    is required and must be writable before anything changes. An erasure is journalled in its own store
+    transaction (``lethe.requests.evidence``) and copied into the ledger after its commit, so a crash in
+    between loses no evidence: the next run copies it.
     """
     consent = open_consent(policy, stores)
     names = purposes or list(consent.spec.purposes)
     for name in names:
         consent.purpose_spec(name)  # unknown names refused before anything changes
+    journals: dict[str, sa.Table] = {}
     if not dry_run:
         if ledger is None:
             raise ParameterError(
                 "honouring withdrawals changes data: a ledger is required (or use a dry run)"
             )
-        ledger.check_writable()
-    master = settings.require_master_key()
+        journals = prepare_evidence(ledger, stores, [consent.spec.table.store])
     identity = policy.subjects[consent.spec.subject]
-    fingerprint = fingerprinter(master, f"{identity.store}.{identity.table}")
-    moment = now or datetime.now(UTC)
-    outcomes: list[PurposeOutcome] = []
-    for name in names:
-        spec = consent.spec.purposes[name]
-        started = datetime.now(UTC)
-        try:
-            with consent.engine.connect() as connection:
-                withdrawn_count = int(
-                    connection.execute(
-                        sa.select(sa.func.count()).select_from(consent.withdrawn_subjects(name).subquery())
-                    ).scalar_one()
-                )
-            handled: list[Any] = []
-            rows: dict[str, int] = {}
-            restricted = 0
-            if spec.on_withdrawal == "erase":
-                handled, rows = _erase(consent, stores, name, dry_run)
-            elif spec.on_withdrawal == "restrict":
-                handled, restricted = _restrict(policy, consent, stores, name, dry_run, moment)
-        except SQLAlchemyError as exc:
-            raise StoreError(
-                f"consent {name}: cannot honour withdrawals in store {consent.spec.table.store} ({type(exc).__name__})"
-            ) from None
-        outcome = PurposeOutcome(name, spec.on_withdrawal, withdrawn_count, len(handled), rows, restricted)
-        outcomes.append(outcome)
-        if dry_run or ledger is None:
-            continue
-        ledger.append(
-            LedgerEntry(
-                run_id=run_id, flow=FLOW, policy_hash=policy.hash, action=f"consent-{spec.on_withdrawal}",
-                outcome="completed", started_at=started, ended_at=datetime.now(UTC), rule=f"consent:{name}",
-                counts={"withdrawn_subjects": withdrawn_count, "handled_subjects": len(handled),
-                        "restricted": restricted, **rows},
-                fingerprints=[fingerprint(key) for key in handled],
-                details={"purpose": name, "activity": spec.activity, "verified": True},
-            )
-        )  # fmt: skip
-    return WithdrawalResult(run_id, dry_run, outcomes)
+    fingerprint = fingerprinter(settings.require_master_key(), f"{identity.store}.{identity.table}")
+    run = _Run(
+        policy,
+        stores,
+        consent,
+        None if dry_run else ledger,
+        journals,
+        run_id,
+        fingerprint,
+        now or datetime.now(UTC),
+    )
+    return WithdrawalResult(run_id, dry_run, [_honour_one(run, name) for name in names])
 
 
 def record_withdrawal(
