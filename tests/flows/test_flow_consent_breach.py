@@ -7,20 +7,28 @@ and publishes counts; the clock flow emits its three events for a breach the con
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import yaml
 from support.prefect_state import dump_without_parameters
+from support.webhook import local_webhook
 
 from lethe.demo.seed import DemoSpec, seed
 from lethe.stores.engines import create_store_engine
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
-POLICY = str(Path(__file__).resolve().parents[2] / "config" / "demo.yaml")
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = str(ROOT / "config" / "demo.yaml")
+DOCS = ROOT / "docs" / "breach.md"
+MILESTONES = ["lethe.breach.clock.24h", "lethe.breach.clock.48h", "lethe.breach.clock.72h"]
 
 
 def test_withdrawal_flow_erases_records_and_leaks_nothing(
@@ -59,7 +67,17 @@ def test_withdrawal_flow_erases_records_and_leaks_nothing(
         assert value not in dump
 
 
-def test_clock_flow_emits_the_milestones_that_are_due(prefect_server: str) -> None:
+def documented_automation(block_id: str) -> dict[str, object]:
+    """The automation YAML of docs/breach.md, pointed at ``block_id``."""
+    block = re.search(r"```yaml\n(name: lethe-breach-clock.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    assert block is not None, "docs/breach.md has no automation YAML"
+    spec = yaml.safe_load(block.group(1))
+    spec["actions"][0]["block_document_id"] = block_id
+    return spec
+
+
+def emit_and_read_clock_events() -> list[Any]:
+    """Run the clock for a breach 73 hours old and one just opened; the events the server received."""
     from prefect import get_client
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
@@ -69,23 +87,42 @@ def test_clock_flow_emits_the_milestones_that_are_due(prefect_server: str) -> No
         breach_id="BR-test-late", aware_at=datetime.now(UTC) - timedelta(hours=73), wait=False
     )
     fresh = breach_clock_flow(breach_id="BR-test-fresh", aware_at=datetime.now(UTC), wait=False)
-    assert late["emitted"] == ["lethe.breach.clock.24h", "lethe.breach.clock.48h", "lethe.breach.clock.72h"]
-    assert fresh["emitted"] == []
-    names = ["lethe.breach.clock.24h", "lethe.breach.clock.48h", "lethe.breach.clock.72h"]
-    events: list[object] = []
+    assert late["emitted"] == MILESTONES and fresh["emitted"] == []
+    events: list[Any] = []
+    resources = EventResourceFilter(id=["lethe.breach.BR-test-late", "lethe.breach.BR-test-fresh"])
     deadline = time.monotonic() + 30
     with get_client(sync_client=True) as client:
         while len(events) < 3 and time.monotonic() < deadline:
             page = client.read_events(
-                filter=EventFilter(
-                    event=EventNameFilter(name=names),
-                    resource=EventResourceFilter(
-                        id=["lethe.breach.BR-test-late", "lethe.breach.BR-test-fresh"]
-                    ),
-                ),
-                limit=10,
+                filter=EventFilter(event=EventNameFilter(name=MILESTONES), resource=resources), limit=10
             )
             events = list(page.events)
             time.sleep(0.5)
-    assert sorted(e.event for e in events) == names  # type: ignore[attr-defined]
-    assert {e.resource.id for e in events} == {"lethe.breach.BR-test-late"}  # type: ignore[attr-defined]
+    return events
+
+
+def test_clock_flow_emits_the_milestones_that_are_due_and_the_automation_notifies(
+    prefect_server: str,
+) -> None:
+    from prefect import get_client
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.events.schemas.automations import AutomationCore
+
+    with local_webhook() as (url, bodies):
+        block = CustomWebhookNotificationBlock(
+            name="dpo", url=url, json_data={"text": "{{subject}}\n{{body}}"}, allow_private_urls=True
+        )
+        block_id = block.save("lethe-test-breach-dpo", overwrite=True)
+        with get_client(sync_client=True) as client:
+            client.create_automation(AutomationCore.model_validate(documented_automation(str(block_id))))
+        time.sleep(2)  # the triggers service loads new automations from the database
+        events = emit_and_read_clock_events()
+        deadline = time.monotonic() + 30
+        while len(bodies) < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+    assert sorted(e.event for e in events) == MILESTONES
+    assert {e.resource.id for e in events} == {"lethe.breach.BR-test-late"}
+    texts = sorted(json.loads(body)["text"] for body in bodies)
+    assert len(texts) == 3, "the documented automation did not notify once per milestone"
+    assert [t.split("\n")[0] for t in texts] == [f"Breach BR-test-late: {m}" for m in MILESTONES]
+    assert all("Notify the supervisory authority by" in t for t in texts)
