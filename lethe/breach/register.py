@@ -170,7 +170,11 @@ def open_breach(
         for stem, draft in drafts.items():
             digests[stem] = _write(folder / f"{stem}.md", render_markdown(draft))
             _write(folder / f"{stem}.html", render_html(draft))
-        gaps = next(iter(drafts.values())).gaps if drafts else []
+        gaps = list(next(iter(drafts.values())).gaps) if drafts else []
+        if policy.breach.role == "processor" and not controllers:
+            gaps.append(
+                f"no declared controller's rows are in scope (by {policy.breach.controller_column}): whose are they?"
+            )
         _write(folder / "scope.json", json.dumps(asdict(scope), indent=1) + "\n")
         contacts: Path | None = None
         count = 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
 import pytest
-from support.shop import DEMO, Shop, open_shop
+from support.shop import DEMO, Shop, fingerprint_of, open_shop
 
 from lethe.consent import consent_report, honour_withdrawals, record_withdrawal
 from lethe.errors import ParameterError, PolicyError
@@ -66,8 +67,6 @@ def test_withdrawal_erases_the_purposes_data_and_is_recorded(shop: Shop) -> None
     entry = next(e.entry for e in shop.entries() if e.entry.rule == "consent:newsletter")
     assert entry.counts["shop.newsletter_sends"] == erased
     assert len(entry.fingerprints) == outcome.handled_subjects
-    from support.shop import fingerprint_of
-
     assert fingerprint_of(shop, key) in entry.fingerprints
     again = honour_withdrawals(shop.policy, shop.stores, shop.settings, ledger=shop.ledger, run_id="run-2")
     assert next(o for o in again.purposes if o.purpose == "newsletter").rows == {"shop.newsletter_sends": 0}
@@ -111,8 +110,6 @@ def test_export_carries_consent_receipts(shop: Shop, tmp_path: Path) -> None:
         shop.policy, shop.stores, "customer", str(key), tmp_path / "out", settings=shop.settings, ledger=None,
         run_id="r",
     )  # fmt: skip
-    import json
-
     with zipfile.ZipFile(result.path) as archive:
         receipts = json.loads(archive.read("consent.json"))["consent_records"]
     assert len(receipts) == shop.one("SELECT count(*) FROM marketing_consents WHERE customer_id = :k", k=key)
