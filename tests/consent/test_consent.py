@@ -155,3 +155,12 @@ def test_bad_consent_block_refused_at_load(old: str, new: str, message: str) -> 
     assert old in text
     with pytest.raises(PolicyError, match=message):
         parse_policy(text.replace(old, new), source="demo.yaml", environ={"LETHE_DEMO_URL": "sqlite:///x.db"})
+
+
+def test_consents_without_a_notice_version_are_counted_apart(shop: Shop) -> None:
+    shop.execute("UPDATE marketing_consents SET notice_version = NULL WHERE id <= 3")
+    report = consent_report(shop.policy, shop.stores)
+    unversioned = sum(n.given for n in report.notices if n.notice_version == "(none recorded)")
+    assert unversioned == 3 and sum(n.given for n in report.notices) == shop.one(
+        "SELECT count(*) FROM marketing_consents"
+    )
