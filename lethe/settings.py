@@ -8,6 +8,8 @@
 | ``LETHE_MASTER_KEY`` | master key for pseudonymisation tokens and fingerprints (>= 32 bytes) | required to anonymise |
 | ``LETHE_KEY_VERSION`` | version of the master key, written into token prefixes | ``1`` |
 | ``LETHE_SIV_KEY`` | 64-byte key of reversible AES-SIV pseudonyms (``encrypt`` operator) | only when used |
+| ``LETHE_CHECKPOINT_KEY`` | Ed25519 private key that signs ledger checkpoints (base64/hex seed or PEM) | only to sign |
+| ``LETHE_CHECKPOINT_PUBLIC_KEY`` | the trusted Ed25519 public key of checkpoints (base64/hex or PEM) | to check them |
 
 Keys are given as hex (64+ characters) or standard base64. In Prefect, put them in Secret blocks and
 export them into the worker's environment, or set them on the work pool's job variables.
@@ -54,6 +56,9 @@ class Settings:
     master_key: bytes | None
     key_version: int
     siv_key: bytes | None
+    # Text as given (seed or PEM): parsed by lethe.ledger.checkpoint, which owns the Ed25519 formats.
+    checkpoint_key: str | None = None
+    checkpoint_public_key: str | None = None
 
     def require_ledger_key(self) -> bytes:
         """The ledger key, or a clear error saying how to set it."""
@@ -97,4 +102,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         master_key=key("LETHE_MASTER_KEY"),
         key_version=int(version_text),
         siv_key=siv_key,
+        checkpoint_key=env.get("LETHE_CHECKPOINT_KEY") or None,
+        checkpoint_public_key=env.get("LETHE_CHECKPOINT_PUBLIC_KEY") or None,
     )

@@ -1,0 +1,81 @@
+"""Shared builders of the checkpoint and proof tests: signing keys, batch entries with leaves, the ledger CLI.
+
+Imported by ``tests/ledger/test_checkpoint*.py`` and ``tests/ledger/test_proof*.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from lethe.cli.ledger import ledger as ledger_cli
+from lethe.ledger import merkle
+from lethe.ledger.chain import Ledger
+from lethe.ledger.entry import LedgerEntry
+from lethe.ledger.history import read_tree
+from lethe.ledger.proof import Proof, assemble_proof
+from support.ledger import KEY, make_entry
+
+SEED = bytes(range(32))
+SIGNING_KEY = Ed25519PrivateKey.from_private_bytes(SEED)
+SEED_B64 = base64.b64encode(SEED).decode()
+PUBLIC_B64 = base64.b64encode(SIGNING_KEY.public_key().public_bytes_raw()).decode()
+OTHER_SIGNING_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+
+
+def some_leaves(n: int, salt: str = "") -> list[bytes]:
+    """``n`` sorted 16-byte leaves (they stand for keyed hashes of primary keys)."""
+    return sorted(hashlib.sha256(f"{salt}{i}".encode()).digest()[:16] for i in range(n))
+
+
+def batch_entry(i: int, leaves: list[bytes], *, table: str = "customers", journal: str = "") -> LedgerEntry:
+    """A retention batch's ledger entry naming the root and count of ``leaves``."""
+    details: dict[str, Any] = {
+        "store": "shop",
+        "journal": journal or f"shop:{i}:{i:032x}",
+        "batch": i,
+        "root": merkle.root(leaves).hex(),
+        "leaf_count": len(leaves),
+        "tables": table,
+    }
+    return make_entry(i, details=details)
+
+
+def proof_of(ledger: Ledger, seq: int, leaves: list[bytes], index: int, size: int | None = None) -> Proof:
+    """The proof of ``leaves[index]``, batch of entry ``seq``, in the tree of the first ``size`` entries."""
+    tree = read_tree(ledger, size if size is not None else (ledger.head() or (0, ""))[0])
+    row = next(iter(ledger.rows(seq - 1, seq)))
+    return assemble_proof(
+        store="shop",
+        table="customers",
+        key_id="k1",
+        leaves=leaves,
+        index=index,
+        seq=seq,
+        body=row.body,
+        mac=row.mac,
+        tree=tree,
+    )
+
+
+def run_ledger(url: str, *args: str, **env: str | None) -> Result:
+    """``lethe ledger ...`` with the ledger and its key in the environment, plus ``env`` (None unsets)."""
+    environment: dict[str, str | None] = {
+        "LETHE_LEDGER_URL": url,
+        "LETHE_LEDGER_KEY": KEY.hex(),
+        "LETHE_CHECKPOINT_KEY": None,
+        "LETHE_CHECKPOINT_PUBLIC_KEY": None,
+    }
+    environment.update(env)
+    return CliRunner().invoke(ledger_cli, list(args), env=environment, catch_exceptions=False)
+
+
+def write(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` and return it."""
+    path.write_text(text, encoding="utf-8")
+    return path
