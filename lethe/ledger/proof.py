@@ -183,7 +183,7 @@ def parse_proof(text: str) -> Proof:
     def field(source: Mapping[str, Any], name: str, kind: type, where: str = "") -> Any:
         value = source.get(name)
         if type(value) is not kind and not (kind is str and value is None and name == "rule"):
-            raise ParameterError(f"not a Lethe proof: field {where}{name!r} is missing or malformed")
+            raise ParameterError(f"not a Lethe proof: field {where + name!r} is missing or malformed")
         return value
 
     def hex_list(source: Mapping[str, Any], name: str, where: str = "") -> tuple[bytes, ...]:
