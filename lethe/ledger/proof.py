@@ -4,7 +4,7 @@ A proof answers "was this key of this table handled, when, by which rule" to som
 nor the journal, nor any key: three RFC 9162 audit paths' worth of hashing (``docs/evidence.md`` shows the
 whole check in 20 lines of Python that need only ``hashlib`` and ``json``). The document (``FORMAT``)::
 
-    {"format": "lethe-proof/1", "store": S, "table": T, "key_id": "<leaf key id>",
+    {"format": "lethe-proof/1", "store": S, "table": T, "key_id": "<master key id>",
      "leaf": "<hex>", "index": i, "size": n, "path": ["<hex>", ...], "root": "<hex>",
      "journal": "<store:id:uid>", "rule": R, "recorded_at": "<UTC ISO 8601>",
      "entry": {"seq": s, "body": "<the entry's stored body, exactly>", "mac": "<hex>"},
@@ -13,14 +13,16 @@ whole check in 20 lines of Python that need only ``hashlib`` and ``json``). The 
 What ``check_proof`` checks, in order:
 
 1. the batch: ``root_from_path(leaf, index, size, path) == root`` (``lethe.ledger.merkle``);
-2. the entry: its body names this root, this many leaves, this journal row and this table;
+2. the entry: its body names this root, this many leaves, this journal row, key id, rule and time;
 3. the ledger: the entry's leaf ``seq || SHA-256(body)`` (``lethe.ledger.history``) has the audit path
    ``ledger.path`` to ``ledger.root`` in a tree of ``ledger.size`` entries;
 4. with a checkpoint: its signature under the trusted key, and that it signed that size and root.
 
 Without step 4 a proof is only consistent with itself: the checkpoint, signed out of the ledger's reach, is
 what makes the ledger root evidence. The leaf is a keyed hash (``lethe.ledger.leaves``): the proof reveals
-nothing of the key, and only the holder of the master key can say which key a leaf is.
+nothing of the key, and only the holder of the master key can say which key a leaf is, and of which table
+(the leaf key is derived per ``store.table``); the table a rule changes is in the policy, whose hash the
+entry records.
 """
 
 from __future__ import annotations
@@ -44,12 +46,12 @@ _HEX = re.compile(r"(?:[0-9a-f]{2})*")
 
 @dataclass(frozen=True)
 class BatchFacts:
-    """What a batch's ledger entry says about its leaves: their root and count, its journal row, its tables."""
+    """What a batch's ledger entry says about its leaves: their root and count, its journal row, the key id."""
 
     root: str
     leaf_count: int
     journal: str
-    tables: tuple[str, ...]
+    key_id: str | None
     rule: str | None
     recorded_at: str
 
@@ -59,17 +61,15 @@ def batch_facts(body: Mapping[str, Any]) -> BatchFacts | None:
     details = body.get("details")
     if not isinstance(details, Mapping):
         return None
-    root, count, journal, tables = (details.get(k) for k in ("root", "leaf_count", "journal", "tables"))
-    if not (
-        isinstance(root, str) and type(count) is int and isinstance(journal, str) and isinstance(tables, str)
-    ):
+    root, count, journal, key_id = (details.get(k) for k in ("root", "leaf_count", "journal", "key_id"))
+    if not (isinstance(root, str) and type(count) is int and isinstance(journal, str)):
         return None
     rule = body.get("rule")
     return BatchFacts(
         root=root,
         leaf_count=count,
         journal=journal,
-        tables=tuple(tables.split(",")),
+        key_id=key_id if isinstance(key_id, str) else None,
         rule=rule if isinstance(rule, str) else None,
         recorded_at=str(body.get("recorded_at", "")),
     )
@@ -224,7 +224,7 @@ def check_proof(
     problem = _facts_problem(proof, facts)
     if problem:
         raise LedgerTamperedError(f"ledger entry {proof.seq} {problem}")
-    held.append(f"ledger entry {proof.seq} records that root for {proof.table} (journal {proof.journal})")
+    held.append(f"ledger entry {proof.seq} records that root (journal {proof.journal}, rule {proof.rule})")
     leaf = entry_leaf(proof.seq, proof.body.encode("utf-8"))
     found = merkle.root_from_path(leaf, proof.seq - 1, proof.ledger_size, proof.ledger_path)
     if found != proof.ledger_root:
@@ -259,8 +259,8 @@ def _facts_problem(proof: Proof, facts: BatchFacts | None) -> str | None:
         return f"records {facts.leaf_count} leaves, the proof a tree of {proof.size}"
     if facts.journal != proof.journal:
         return "names another journal row than the proof's"
-    if proof.table not in facts.tables:
-        return "does not cover the proof's table"
+    if facts.key_id != proof.key_id:
+        return "names another master key id than the proof's"
     if (facts.rule, facts.recorded_at) != (proof.rule, proof.recorded_at):
         return "names another rule or time than the proof's"
     return None

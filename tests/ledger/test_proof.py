@@ -34,7 +34,7 @@ def test_proof_checks_offline_at_every_index(batches: Ledger) -> None:
     for index in range(len(LEAVES)):
         proof = proof_of(batches, 6, LEAVES, index)
         held = check_proof(parse_proof(proof.to_json()), signed, TRUSTED)
-        assert len(held) == 4 and "ledger entry 6 records that root for customers" in held[1]
+        assert len(held) == 4 and "ledger entry 6 records that root (journal shop:6:" in held[1]
     proof = proof_of(batches, 7, some_leaves(3, "x"), 2)
     assert proof.ledger_size == 8 and check_proof(proof, signed, TRUSTED)
 
@@ -68,8 +68,8 @@ def _changed(proof: Proof, part: str) -> Proof:
     if part == "entry count":
         body["details"]["leaf_count"] += 1
         return replace(proof, body=json.dumps(body))
-    if part == "table":
-        return replace(proof, table="orders")
+    if part == "key id":
+        return replace(proof, key_id="k2")
     if part == "body bytes":
         return replace(proof, body=json.dumps(body, indent=1))
     if part == "ledger path":
@@ -90,7 +90,7 @@ def _changed(proof: Proof, part: str) -> Proof:
         ("root", "audit path does not lead"),
         ("entry root", "records another root"),
         ("entry count", "records 12 leaves, the proof a tree of 11"),
-        ("table", "does not cover the proof's table"),
+        ("key id", "another master key id"),
         ("rule", "another rule or time"),
         ("body bytes", "not under the ledger root"),
         ("ledger path", "not under the ledger root"),

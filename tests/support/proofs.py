@@ -33,15 +33,17 @@ def some_leaves(n: int, salt: str = "") -> list[bytes]:
     return sorted(hashlib.sha256(f"{salt}{i}".encode()).digest()[:16] for i in range(n))
 
 
-def batch_entry(i: int, leaves: list[bytes], *, table: str = "customers", journal: str = "") -> LedgerEntry:
-    """A retention batch's ledger entry naming the root and count of ``leaves``."""
+def batch_entry(i: int, leaves: list[bytes]) -> LedgerEntry:
+    """A retention batch's ledger entry naming the root and count of ``leaves``, as journal v2 copies it."""
     details: dict[str, Any] = {
         "store": "shop",
-        "journal": journal or f"shop:{i}:{i:032x}",
+        "journal": f"shop:{i}:{i:032x}",
         "batch": i,
         "root": merkle.root(leaves).hex(),
         "leaf_count": len(leaves),
-        "tables": table,
+        "key_id": "k1",
+        "span_first": None,
+        "span_last": None,
     }
     return make_entry(i, details=details)
 
