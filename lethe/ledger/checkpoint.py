@@ -75,7 +75,7 @@ class Checkpoint:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
 
-def key_id(public_key: Ed25519PublicKey) -> str:
+def signer_id(public_key: Ed25519PublicKey) -> str:
     """A short name of a public key: ``ed25519:`` and 16 hex digits of the SHA-256 of its raw bytes."""
     return "ed25519:" + sha256(public_key.public_bytes(*_RAW)).hexdigest()[:16]
 
@@ -172,7 +172,7 @@ def make_checkpoint(ledger: Ledger, key: Ed25519PrivateKey, now: datetime | None
         tree_root=tree.root().hex(),
         time=(now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
         public_key=base64.b64encode(public.public_bytes(*_RAW)).decode(),
-        key_id=key_id(public),
+        key_id=signer_id(public),
         signature="",
     )
     return replace(unsigned, signature=base64.b64encode(key.sign(unsigned.message())).decode())
@@ -210,7 +210,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
 
 def check_signature(checkpoint: Checkpoint, trusted: Ed25519PublicKey) -> None:
     """Refuse (LedgerTamperedError) a checkpoint not signed by ``trusted``, or altered after signing."""
-    expected = key_id(trusted)
+    expected = signer_id(trusted)
     if checkpoint.key_id != expected or checkpoint.public_key != base64.b64encode(
         trusted.public_bytes(*_RAW)
     ).decode("ascii"):

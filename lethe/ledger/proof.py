@@ -51,7 +51,7 @@ class BatchFacts:
     root: str
     leaf_count: int
     journal: str
-    key_id: str | None
+    key_id: str
     rule: str | None
     recorded_at: str
 
@@ -69,7 +69,7 @@ def batch_facts(body: Mapping[str, Any]) -> BatchFacts | None:
         root=root,
         leaf_count=count,
         journal=journal,
-        key_id=key_id if isinstance(key_id, str) else None,
+        key_id=key_id if isinstance(key_id, str) else "",
         rule=rule if isinstance(rule, str) else None,
         recorded_at=str(body.get("recorded_at", "")),
     )
