@@ -188,7 +188,8 @@ def verify(
         if deep_report is not None and not deep_report.ok:
             lines = [f"entry {f.seq} (journal {f.journal}): {f.problem}" for f in deep_report.findings]
             raise LedgerTamperedError(
-                f"{len(deep_report.findings)} batch(es) differ from their journal rows:\n" + "\n".join(lines)
+                f"{len({f.seq for f in deep_report.findings})} batch(es) differ from their journal rows:\n"
+                + "\n".join(lines)
             )
 
 
