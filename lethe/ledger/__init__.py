@@ -2,7 +2,11 @@
 
 ``Ledger`` appends entries under an HMAC chain and reads them back; ``verify_ledger`` walks the chain and names
 the first change; a change to a store is journalled in the store's own transaction (``lethe.ledger.journal``)
-and copied into the ledger after its commit, so a crash never loses evidence.
+and copied into the ledger after its commit, so a crash never loses evidence. A retention batch's journal row
+holds its keys' leaves and their Merkle root (``lethe.ledger.leaves``, ``lethe.ledger.merkle``); the ledger's
+entries form a tree of their own (``lethe.ledger.history``) whose root a signed checkpoint vouches for
+(``lethe.ledger.checkpoint``); ``lethe.ledger.prove`` builds one key's proof (``lethe.ledger.proof``) and
+``lethe.ledger.deep`` matches every batch root to its journal.
 """
 
 from lethe.ledger.chain import Ledger
