@@ -18,6 +18,7 @@ from lethe.ledger.chain import ZERO_MAC, Ledger
 from lethe.ledger.checkpoint import (
     Checkpoint,
     check_signature,
+    ledger_name,
     make_checkpoint,
     new_key,
     read_checkpoint,
@@ -175,6 +176,11 @@ def verify(
             report = verify_with_checkpoint(
                 led, signed, trusted_key(settings, _key_text(public_key)), min_count
             )
+            if signed.ledger != ledger_name(led):
+                # Not a failure: a ledger may move (a restored copy, a renamed host); its entries decide.
+                click.echo(
+                    f"note: the checkpoint was made for {signed.ledger}; this is {ledger_name(led)}", err=True
+                )
         deep_report = _verify_deep(led, policy_path) if deep and report.ok and policy_path else None
         if as_json:
             payload: dict[str, object] = dataclasses.asdict(report)

@@ -38,6 +38,13 @@ def test_new_key_then_checkpoint_then_verify(ledger: Ledger, url: str, tmp_path:
     ok = run_ledger(url, "verify", "--expect-checkpoint", str(out), LETHE_CHECKPOINT_PUBLIC_KEY=public)
     assert ok.exit_code == 0, ok.stderr
     assert ok.stdout.splitlines()[1].startswith("checkpoint OK: 5 entries signed at ")
+    assert "note:" not in ok.stderr
+    moved = tmp_path / "moved.db"
+    moved.write_bytes((tmp_path / "ledger.db").read_bytes())
+    elsewhere = run_ledger(
+        f"sqlite:///{moved}", "verify", "--expect-checkpoint", str(out), LETHE_CHECKPOINT_PUBLIC_KEY=public
+    )
+    assert elsewhere.exit_code == 0 and "note: the checkpoint was made for sqlite:///" in elsewhere.stderr
     # The trusted key given as an option, or as a PEM file, instead of the setting.
     assert run_ledger(url, "verify", "--expect-checkpoint", str(out), "--public-key", public).exit_code == 0
     # Another key, trusted by mistake, refuses the checkpoint.
