@@ -229,9 +229,7 @@ def head() -> None:
         click.echo(f"{seq}:{mac}")
 
 
-@ledger.command(
-    "checkpoint", short_help="Write a signed checkpoint (size, head, tree root) to keep elsewhere"
-)
+@ledger.command("checkpoint", short_help="Sign the ledger's size, head and root (Ed25519) to keep")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -313,7 +311,7 @@ def _key_text(value: str | None) -> str | None:
     return value
 
 
-@ledger.command("prove", short_help="Prove that one key was deleted or anonymised; exit 1 if it was not")
+@ledger.command("prove", short_help="Prove one key was deleted or anonymised; exit 1 if not")
 @click.option(
     "--policy",
     "policy_path",
