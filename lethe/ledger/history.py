@@ -55,6 +55,8 @@ def read_tree(ledger: Ledger, size: int) -> LedgerTree:
     Reads the rows as stored, without checking MACs (``verify_ledger`` does that): the tree is over the bytes
     that are there.
     """
+    if size < 0:
+        raise LedgerError(f"a ledger tree cannot have {size} entries")
     ledger.create_schema()
     leaves: list[bytes] = []
     mac = ZERO_MAC.hex()
@@ -68,6 +70,4 @@ def read_tree(ledger: Ledger, size: int) -> LedgerTree:
         raise LedgerTamperedError(
             f"the ledger ends at entry {len(leaves)}, before entry {size}: entries were removed or rolled back"
         )
-    if size < 0:
-        raise LedgerError(f"a ledger tree cannot have {size} entries")
     return LedgerTree(tuple(leaves), mac)
