@@ -6,6 +6,7 @@ rows of the key index, so rows that are not pending inside it make its batch sma
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from support.journal import old_journal
 from support.retention import (
@@ -28,6 +29,7 @@ from lethe.ledger import merkle
 from lethe.ledger.chain import Ledger
 from lethe.ledger.leaves import leaves_of, leaves_of_scalars, unpack
 from lethe.ledger.verify import verify_ledger
+from lethe.retention import enforce
 from lethe.retention.enforce import enforce_rule
 from lethe.retention.spans import SpanSizer
 from lethe.settings import Settings
@@ -126,3 +128,23 @@ def test_a_journal_of_version_1_is_upgraded_and_its_rows_and_the_new_ones_reach_
         assert verify_ledger(ledger).ok
     finally:
         ledger._engine.dispose()
+
+
+def test_batches_reach_the_ledger_in_one_group_copy_when_the_interval_has_not_passed(
+    db_url: str,
+    db_engine: sa.Engine,
+    settings: Settings,
+    new_run: NewRun,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(enforce, "GROUP_COMMIT_SECONDS", 3600.0)
+    events = make_table(db_engine, "events", sa.Column("at", sa.DateTime(), nullable=False))
+    insert(db_engine, events, [{"id": i, "at": OLD} for i in range(1, 13)])
+    policy = make_policy(db_url, delete_rule("events", "events", "at", extra="batch_size: 3"))
+    result = enforce_rule(new_run(policy), policy.rule("events"))
+
+    assert (result.applied, result.batches) == (12, 4)
+    batches = batch_entries(ledger_entries(settings), "events")
+    # One ledger transaction wrote all four (one recorded_at), and one UPDATE marked their journal rows.
+    assert len(batches) == 4 and len({e.recorded_at for e in batches}) == 1
+    assert [row.ledger_seq for row in journal_rows(db_engine)] == [e.seq for e in batches]
