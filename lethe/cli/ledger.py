@@ -1,4 +1,4 @@
-"""``lethe ledger``: show, verify and anchor the evidence ledger, sign checkpoints, check proofs."""
+"""``lethe ledger``: show, verify and anchor the evidence ledger from the command line."""
 
 from __future__ import annotations
 
@@ -220,15 +220,6 @@ def _print_ok(report: VerifyReport, signed: Checkpoint | None, deep: DeepReport 
         )
 
 
-@ledger.command("head", short_help="Print the ledger head (SEQ:MAC) to keep as an anchor")
-def head() -> None:
-    """Print the ledger head as SEQ:MAC, to keep outside the ledger as an anchor for `verify`."""
-    with _lethe_errors():
-        current = _open_ledger().head()
-        seq, mac = current if current is not None else (0, ZERO_MAC.hex())
-        click.echo(f"{seq}:{mac}")
-
-
 @ledger.command("checkpoint", short_help="Sign the ledger's size, head and root (Ed25519) to keep")
 @click.option(
     "--out",
@@ -382,3 +373,12 @@ def prove(
             click.echo(
                 f"also in the batches of entries {', '.join(map(str, others))} (--entry SEQ)", err=True
             )
+
+
+@ledger.command("head", short_help="Print the ledger head (SEQ:MAC) to keep as an anchor")
+def head() -> None:
+    """Print the ledger head as SEQ:MAC, to keep outside the ledger as an anchor for `verify`."""
+    with _lethe_errors():
+        current = _open_ledger().head()
+        seq, mac = current if current is not None else (0, ZERO_MAC.hex())
+        click.echo(f"{seq}:{mac}")
