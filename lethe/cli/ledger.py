@@ -311,7 +311,11 @@ def _key_text(value: str | None) -> str | None:
     help="Policy file.",
 )
 @click.option("--store", required=True, help="Store of the table, as the policy names it.")
-@click.option("--table", required=True, help="Table whose key is asked about.")
+@click.option(
+    "--table",
+    required=True,
+    help="Table whose key is asked about, as the policy names it (schema.table too).",
+)
 @click.option("--key", "key_text", required=True, help="The primary key; a composite key as a JSON list.")
 @click.option(
     "--entry", "seq", type=click.IntRange(min=1), default=None, help="The batch of this ledger entry."

@@ -32,7 +32,7 @@ from lethe.ledger.journal import JOURNAL_TABLE, journal_ref, journal_table
 from lethe.ledger.leaves import LEAF_SIZE, leaf_maker, unpack
 from lethe.ledger.proof import Proof, assemble_proof, batch_facts
 from lethe.policy.urls import safe_url
-from lethe.stores.schema import TableInfo, split_name
+from lethe.stores.schema import TableInfo
 
 _PAGE = 20  # journal rows per query: each holds up to a batch's blob of leaves
 _JOURNAL = journal_table()
@@ -173,8 +173,8 @@ def prove_key(
     The latest batch by default, or the one copied into ledger entry ``seq``. KeyNotProvedError when no batch
     holds the key; LedgerTamperedError when the batch no longer matches its ledger entry.
     """
-    name = split_name(table)[1]
-    leaf = leaf_maker(master_key, store, name)(key)
+    # Leaves are keyed per table as the policy names it (``schema.table`` where it has a schema).
+    leaf = leaf_maker(master_key, store, table)(key)
     shown = f"{store}.{table} (leaf {leaf.hex()})"
     found = find_leaf(engine, store, leaf, rules)
     if seq is not None and found and not any(f.ledger_seq == seq for f in found):

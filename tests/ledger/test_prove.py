@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from support.databases import scratch_database
 from support.proofs import ACCOUNTS_RULE, SIGNING_KEY, Enforced, accounts_store, enforce_rules
-from support.retention import MASTER_KEY_HEX, NEW, OLD, insert
+from support.retention import MASTER_KEY_HEX, NEW, OLD, delete_rule, insert
 
 from lethe.errors import KeyNotProvedError
 from lethe.ledger.checkpoint import make_checkpoint
@@ -121,3 +122,29 @@ def test_leaf_index_is_a_binary_search() -> None:
     assert [leaf_index(blob, leaf) for leaf in leaves] == list(range(9))
     assert [leaf_index(blob, bytes([v]) * LEAF_SIZE) for v in (0, 3, 19, 255)] == [None] * 4
     assert leaf_index(b"", leaves[0]) is None
+
+
+@pytest.mark.postgres
+def test_table_in_a_schema(tmp_path: Path) -> None:
+    """A table the policy names as schema.table: its leaves are keyed by that name, and prove finds them."""
+    with scratch_database("postgresql") as db_url:
+        engine = sa.create_engine(db_url)
+        try:
+            with engine.begin() as connection:
+                connection.execute(sa.text("CREATE SCHEMA crm"))
+            table = sa.Table(
+                "accounts", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                sa.Column("closed_at", sa.DateTime(), nullable=False), schema="crm",
+            )  # fmt: skip
+            table.create(engine)
+            insert(engine, table, [{"id": i, "closed_at": OLD} for i in range(1, 8)])
+        finally:
+            engine.dispose()
+        enforced = enforce_rules(
+            db_url, tmp_path, delete_rule("accounts", "crm.accounts", "closed_at"), "accounts"
+        )
+        args = ("prove", "--policy", str(enforced.policy_path), "--store", "db", "--key", "3")
+        proved = enforced.run(*args, "--table", "crm.accounts")
+        assert proved.exit_code == 0, proved.stderr
+        assert json.loads(proved.stdout)["table"] == "crm.accounts"
+        assert enforced.run(*args, "--table", "accounts").exit_code != 0  # public.accounts: no such table
