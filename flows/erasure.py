@@ -9,10 +9,8 @@ from prefect.input import RunInput
 from prefect.runtime import deployment
 from pydantic import Field
 
+from tasks.forms import Instant, RequestRef, SubjectId, parse_instant
 from tasks.requests import (
-    OptionalTime,
-    RequestRef,
-    SubjectId,
     begin_request,
     erase_task,
     forget_closed_task,
@@ -39,7 +37,7 @@ def erasure_flow(
     subject_type: str = "customer",
     policy: str = "config/demo.yaml",
     dry_run: bool = True,
-    received: OptionalTime = None,
+    received: Instant = "",
     request_id: RequestRef = "",
 ) -> Any:
     """Erase one data subject: per table delete, pseudonymise or keep (with the legal ground), then verify.
@@ -57,10 +55,11 @@ def erasure_flow(
         policy: Path of the policy file, relative to the worker's working directory.
         dry_run: Only show what would be erased and kept; run again with this off to erase.
         received: When the request was received (starts the one-month deadline); empty means now.
-        request_id: The open request this run continues (its reference, as `lethe requests` lists it, or a
-            dry run's run name); empty means the subject's open erasure request, or a new one.
+        request_id: The open request this run continues (its reference, as `lethe requests` and a dry run's
+            run name show it); empty means the subject's open erasure request, or a new one.
     """
-    registered = begin_request("erasure", policy, subject_type, subject_id, "erasure", received, request_id)
+    at = parse_instant(received, "received")
+    registered = begin_request("erasure", policy, subject_type, subject_id, "erasure", at, request_id)
     if registered["outcome"] != "registered":
         publish_outcome_task("erasure", registered)
         return outcome_state("erasure", registered)
@@ -68,14 +67,14 @@ def erasure_flow(
     asks = not dry_run and bool(deployment.get_id())  # started from a deployment: an operator approves
     outcome: dict[str, Any] = {"outcome": "unplanned"}
     if dry_run or asks:
-        outcome = erase_task(policy, subject_type, subject_id, True, received, reference)
+        outcome = erase_task(policy, subject_type, subject_id, True, at, reference)
     if asks and outcome["outcome"] == "dry-run":
         approved, reason = _approved(policy, outcome, reference)
         if not approved:
             outcome = {"outcome": "not-approved", "request": reference, "reason": reason}
     if not dry_run and outcome["outcome"] != "not-approved":
         # Also after a plan refused on a legal hold: the real attempt records the refusal, closing the request.
-        outcome = erase_task(policy, subject_type, subject_id, False, received, reference)
+        outcome = erase_task(policy, subject_type, subject_id, False, at, reference)
     outcome.setdefault("request", reference)
     publish_outcome_task("erasure", outcome)
     forget_closed_task(reference)

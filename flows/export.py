@@ -5,10 +5,8 @@ from typing import Any, Literal
 
 from prefect import flow
 
+from tasks.forms import Instant, RequestRef, SubjectId, parse_instant
 from tasks.requests import (
-    OptionalTime,
-    RequestRef,
-    SubjectId,
     begin_request,
     export_task,
     forget_closed_task,
@@ -24,7 +22,7 @@ def export_flow(
     policy: str = "config/demo.yaml",
     out_dir: str = "var/exports",
     passphrase_secret: str = "",
-    received: OptionalTime = None,
+    received: Instant = "",
     request_type: Literal["access", "portability"] = "access",
     request_id: RequestRef = "",
 ) -> Any:
@@ -45,13 +43,14 @@ def export_flow(
         request_id: The open request this run continues (its reference, as `lethe requests` lists it); empty
             means the subject's open request of this type, or a new one.
     """
-    registered = begin_request("export", policy, subject_type, subject_id, request_type, received, request_id)
+    at = parse_instant(received, "received")
+    registered = begin_request("export", policy, subject_type, subject_id, request_type, at, request_id)
     if registered["outcome"] != "registered":
         publish_outcome_task("export", registered)
         return outcome_state("export", registered)
     reference = registered["request"]
     outcome = export_task(
-        policy, subject_type, subject_id, out_dir, passphrase_secret.strip() or None, received, request_type,
+        policy, subject_type, subject_id, out_dir, passphrase_secret.strip() or None, at, request_type,
         reference,
     )  # fmt: skip
     outcome.setdefault("request", reference)

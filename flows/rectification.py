@@ -6,10 +6,8 @@ from typing import Annotated, Any
 from prefect import flow
 from pydantic import BaseModel, Field
 
+from tasks.forms import Instant, RequestRef, SubjectId, parse_instant
 from tasks.requests import (
-    OptionalTime,
-    RequestRef,
-    SubjectId,
     begin_request,
     forget_closed_task,
     outcome_state,
@@ -33,7 +31,7 @@ def rectification_flow(
     subject_id: SubjectId = "",
     subject_type: str = "customer",
     policy: str = "config/demo.yaml",
-    received: OptionalTime = None,
+    received: Instant = "",
     request_id: RequestRef = "",
 ) -> Any:
     """Correct one data subject's data in the columns the policy's `rectification:` allows.
@@ -52,6 +50,7 @@ def rectification_flow(
         request_id: The open request this run continues (its reference, as `lethe requests` lists it); empty
             means the subject's open request of this type, or a new one.
     """
+    at = parse_instant(received, "received")
     columns = [change.column for change in changes]
     if len(set(columns)) != len(columns):
         raise ValueError("each column may appear once in changes")
@@ -60,13 +59,13 @@ def rectification_flow(
     # retry would write it; with no changes the retry's parameters are refused before anything runs.
     blanks: dict[str, Any] = {"changes": []}
     registered = begin_request(
-        "rectification", policy, subject_type, subject_id, "rectification", received, request_id, blanks
+        "rectification", policy, subject_type, subject_id, "rectification", at, request_id, blanks
     )
     if registered["outcome"] != "registered":
         publish_outcome_task("rectification", registered)
         return outcome_state("rectification", registered)
     reference = registered["request"]
-    outcome = rectify_task(policy, subject_type, subject_id, values, received, reference)
+    outcome = rectify_task(policy, subject_type, subject_id, values, at, reference)
     outcome.setdefault("request", reference)
     publish_outcome_task("rectification", outcome)
     forget_closed_task(reference)

@@ -5,10 +5,8 @@ from typing import Any, Literal
 
 from prefect import flow
 
+from tasks.forms import Instant, RequestRef, SubjectId, parse_instant
 from tasks.requests import (
-    OptionalTime,
-    RequestRef,
-    SubjectId,
     begin_request,
     forget_closed_task,
     outcome_state,
@@ -36,7 +34,7 @@ def restriction_flow(
     lift: bool = False,
     subject_type: str = "customer",
     policy: str = "config/demo.yaml",
-    received: OptionalTime = None,
+    received: Instant = "",
     request_id: RequestRef = "",
 ) -> Any:
     """Register a restriction or objection for one subject, or lift every one it has.
@@ -58,27 +56,26 @@ def restriction_flow(
         request_id: The open request this run continues (its reference, as `lethe requests` lists it); empty
             means the subject's open request of this type, or a new one.
     """
+    at = parse_instant(received, "received")
     if lift:
         if request_id.strip():
             raise ValueError("request_id does not go with lift: lifting answers no request of the subject")
         if not subject_id.strip():
             raise ValueError("subject_id must not be blank")
         outcome = restrict_task(
-            policy, subject_type, subject_id, ground, list(activities), objection, True, received, None
+            policy, subject_type, subject_id, ground, list(activities), objection, True, at, None
         )
         replace_parameters_task("restriction", None, subject_id, {"subject_id": ""})
         publish_outcome_task("restriction", outcome)
         return outcome_state("restriction", outcome)
     request_type = "objection" if objection else "restriction"
-    registered = begin_request(
-        "restriction", policy, subject_type, subject_id, request_type, received, request_id
-    )
+    registered = begin_request("restriction", policy, subject_type, subject_id, request_type, at, request_id)
     if registered["outcome"] != "registered":
         publish_outcome_task("restriction", registered)
         return outcome_state("restriction", registered)
     reference = registered["request"]
     outcome = restrict_task(
-        policy, subject_type, subject_id, ground, list(activities), objection, False, received, reference
+        policy, subject_type, subject_id, ground, list(activities), objection, False, at, reference
     )
     outcome.setdefault("request", reference)
     publish_outcome_task("restriction", outcome)

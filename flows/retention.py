@@ -9,11 +9,12 @@ from prefect import flow, get_run_logger, pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed
-from pydantic import Field, WithJsonSchema
+from pydantic import Field
 
 from lethe.policy.periods import check_instant
 from lethe.retention.guard import large_changes
 from lethe.retention.plan import RulePlan
+from tasks.forms import Instant, parse_instant
 from tasks.retention import (
     enforce_rule_task,
     plan_rule_task,
@@ -36,16 +37,12 @@ class Approval(RunInput):
     )
 
 
-# An optional instant, shown as a plain date-time field (not a "str | None" type picker); empty means now.
-OptionalTime = Annotated[datetime | None, WithJsonSchema({"type": "string", "format": "date-time"})]
-
-
 @flow(name="retention", persist_result=False, log_prints=False)
 def retention_flow(
     policy: str = "config/demo.yaml",
     rules: tuple[str, ...] = (),
     dry_run: bool = False,
-    as_of: OptionalTime = None,
+    as_of: Instant = "",
     approval_threshold: Annotated[int, Field(ge=0)] = 100_000,
     max_share: Annotated[float, Field(ge=0, le=1)] = 0,
     batch_size: Annotated[int, Field(ge=0, le=1_000_000)] = 0,
@@ -68,7 +65,7 @@ def retention_flow(
     logger = get_run_logger()
     started = datetime.now(UTC)
     # A future instant would expire rows whose period has not ended: refused before anything is read.
-    moment = check_instant(as_of or started, "as_of", allow_future=False)
+    moment = check_instant(parse_instant(as_of, "as_of") or started, "as_of", allow_future=False)
     run_id = flow_run.get_id() or f"local-{started.isoformat()}"
     share, batch = max_share or None, batch_size or None
     at = moment.isoformat(timespec="seconds")

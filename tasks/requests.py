@@ -14,12 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import Field, WithJsonSchema
 
 from lethe.errors import AmbiguousSubjectError, SubjectError
 from lethe.ledger.chain import Ledger
@@ -35,13 +34,6 @@ from lethe.settings import Settings, load_settings
 from lethe.stores.engines import Stores
 
 T = TypeVar("T")
-# How every request form asks for the subject: the key or a lookup value; blank when the run continues a
-# registered request by its reference (request_id).
-SubjectId = Annotated[str, Field(max_length=320)]
-# A request's reference: the register's id (a UUID), or blank.
-RequestRef = Annotated[str, Field(max_length=36, pattern=r"^([0-9a-fA-F-]{36})?$")]
-# An optional instant, shown as a plain date-time field (not a "str | None" type picker); empty means now.
-OptionalTime = Annotated[datetime | None, WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
 @dataclass
@@ -343,8 +335,11 @@ def publish_outcome_task(kind: str, outcome: Mapping[str, Any]) -> None:
         else:
             lines.append(f"- **{key}**: {value}")
     reference = outcome.get("request")
-    key = f"{kind}-{reference}".lower() if reference else None
-    create_markdown_artifact("\n".join(lines), key=key, description=f"{kind} request outcome")
+    create_markdown_artifact(
+        "\n".join(lines),
+        key=f"{kind}-{reference}".lower() if reference else None,
+        description=f"{kind} request outcome",
+    )
 
 
 # ------------------------------------------------------------------------------ flow-level helpers (no tasks)
