@@ -9,7 +9,9 @@ or fail when ``LETHE_REQUIRE_SERVERS=1`` or ``CI=true``.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from support.databases import servers_required
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,15 +182,72 @@ def field(page: Any, label: str) -> Any:
     return block.locator("input, textarea").first
 
 
-def submit_and_open_run(page: Any) -> None:
-    """Submit the custom-run form and open the flow run it created."""
+def submit_and_open_run(page: Any, ui: PrefectUi, deployment: str) -> str:
+    """Submit the custom-run form, open the flow run it created (``deployment``: ``flow/deployment``) and
+    return its id. The run is found through the API, not the toast: a toast may hide another."""
+    before = set(_runs_of(ui, deployment))
     page.get_by_role("button", name="Submit").click()
-    page.get_by_role("button", name="View run").last.click(timeout=30_000)
+    deadline = time.monotonic() + 60
+    while not (new := set(_runs_of(ui, deployment)) - before):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no run of {deployment} was created")
+        time.sleep(0.5)
+    run_id = new.pop()
+    page.goto(f"{ui.url}/runs/flow-run/{run_id}")
+    return run_id
 
 
-def expect_state(page: Any, name: str, timeout_s: float = 180) -> None:
+def expect_state(page: Any, name: str | re.Pattern[str], timeout_s: float = 180) -> None:
     """Wait until the open flow run's state badge reads ``name``."""
     from playwright.sync_api import expect
 
     badge = page.locator(".page-heading-flow-run .state-badge")
     expect(badge).to_have_text(name, timeout=int(timeout_s * 1000))
+
+
+def _call(ui: PrefectUi, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One call of the server's REST API."""
+    request = urllib.request.Request(
+        f"{ui.url}/api{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+        method="POST" if body is not None else "GET",
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def _deployment_id(ui: PrefectUi, deployment: str) -> str:
+    deadline = time.monotonic() + 90
+    while True:  # the served deployments register a few seconds after the server starts
+        try:
+            return str(_call(ui, f"/deployments/name/{deployment}")["id"])
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def _runs_of(ui: PrefectUi, deployment: str) -> list[str]:
+    found = {"deployments": {"id": {"any_": [_deployment_id(ui, deployment)]}}}
+    return [str(run["id"]) for run in _call(ui, "/flow_runs/filter", found)]
+
+
+def start_run(ui: PrefectUi, deployment: str, parameters: dict[str, Any]) -> str:
+    """Create a run of ``deployment`` (``flow/deployment``) through the REST API; return its id."""
+    path = f"/deployments/{_deployment_id(ui, deployment)}/create_flow_run"
+    return str(_call(ui, path, {"parameters": parameters})["id"])
+
+
+def choose(page: Any, container: Any, label: str, position: int) -> str:
+    """Pick option ``position`` (1-based) of the select labelled ``label``; return what it shows now.
+
+    By keyboard: Prefect's select opens no listbox in headless Chromium on a click.
+    """
+    block = container.locator(".schema-form-property").filter(has_text=label).first
+    button = block.locator("button.p-select-button__control")
+    button.focus()
+    for _ in range(position):
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    return str(button.inner_text()).strip()
