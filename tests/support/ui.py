@@ -176,10 +176,14 @@ def open_custom_run(page: Any, ui: PrefectUi, deployment: str) -> None:
     page.get_by_text("Custom run").first.click()
 
 
-def field(page: Any, label: str) -> Any:
-    """The text input of the form property whose label contains ``label``."""
-    block = page.locator(".schema-form-property").filter(has_text=label).first
+def field(container: Any, label: str) -> Any:
+    """The text input of the form property labelled ``label`` (its label, not its description)."""
+    title = container.locator(".schema-form-property__label", has_text=re.compile(f"^{re.escape(label)}"))
+    block = title.last.locator(f"xpath=ancestor::*[{_CLASS % 'schema-form-property'}][1]")
     return block.locator("input, textarea").first
+
+
+_CLASS = "contains(concat(' ', normalize-space(@class), ' '), ' %s ')"
 
 
 def submit_and_open_run(page: Any, ui: PrefectUi, deployment: str) -> str:
