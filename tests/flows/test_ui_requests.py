@@ -152,8 +152,9 @@ def _operate(page: Any, run: Operated) -> None:
         if what == "retention":
             expect_state(page, "Paused")
             run.dialogs["retention"], run.choices["retention"] = _resume(page, 1, "nightly backlog")
-        badge = page.locator(".page-heading-flow-run .state-badge")
-        expect_state(page, re.compile(r"^(?!Paused$|Running$|Pending$|Scheduled$|Late$).+"))
+        final = ", ".join(f".page-heading-flow-run .state--{t}" for t in ("completed", "cancelled", "failed"))
+        badge = page.locator(final).first
+        badge.wait_for(timeout=180_000)
         run.states[what] = str(badge.inner_text()).strip()
 
 
