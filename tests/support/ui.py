@@ -254,4 +254,7 @@ def choose(page: Any, container: Any, label: str, position: int) -> str:
     for _ in range(position):
         page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
-    return str(button.inner_text()).strip()
+    deadline = time.monotonic() + 10
+    while not (shown := str(button.inner_text()).strip()) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the select shows its new value a moment later
+    return shown
