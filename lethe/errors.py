@@ -105,6 +105,8 @@ class SubjectError(LetheError):
     """A data subject could not be found, or an identifier matched more than one subject."""
 
     exit_code = 2
+    # The register's request that recorded the outcome, when one did (a reference, never the identifier).
+    request_id: str | None = None
 
 
 class TransientStoreError(StoreError):
