@@ -7,9 +7,10 @@ from typing import Any
 from prefect import flow
 
 from tasks.requests import SubjectId, erase_task, publish_outcome_task
+from tasks.shared import CLOSE_SHARED
 
 
-@flow(name="subject-erasure", persist_result=False, log_prints=False)
+@flow(name="subject-erasure", persist_result=False, log_prints=False, **CLOSE_SHARED)
 def erasure_flow(
     subject_id: SubjectId,
     subject_type: str = "customer",

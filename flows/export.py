@@ -7,9 +7,10 @@ from typing import Any, Literal
 from prefect import flow
 
 from tasks.requests import SubjectId, export_task, publish_outcome_task
+from tasks.shared import CLOSE_SHARED
 
 
-@flow(name="subject-export", persist_result=False, log_prints=False)
+@flow(name="subject-export", persist_result=False, log_prints=False, **CLOSE_SHARED)
 def export_flow(
     subject_id: SubjectId,
     subject_type: str = "customer",

@@ -8,6 +8,7 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from tasks.requests import SubjectId, publish_outcome_task, rectify_task
+from tasks.shared import CLOSE_SHARED
 
 
 class ColumnChange(BaseModel):
@@ -21,7 +22,7 @@ class ColumnChange(BaseModel):
     )
 
 
-@flow(name="subject-rectification", persist_result=False, log_prints=False)
+@flow(name="subject-rectification", persist_result=False, log_prints=False, **CLOSE_SHARED)
 def rectification_flow(
     subject_id: SubjectId,
     changes: Annotated[list[ColumnChange], Field(min_length=1)],

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from prefect import flow
 
 from tasks.requests import SubjectId, publish_outcome_task, restrict_task
+from tasks.shared import CLOSE_SHARED
 
 Ground = Literal[
     "accuracy-contested",
@@ -18,7 +19,7 @@ Ground = Literal[
 ]
 
 
-@flow(name="subject-restriction", persist_result=False, log_prints=False)
+@flow(name="subject-restriction", persist_result=False, log_prints=False, **CLOSE_SHARED)
 def restriction_flow(
     subject_id: SubjectId,
     ground: Ground = "accuracy-contested",

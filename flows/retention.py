@@ -22,6 +22,7 @@ from tasks.retention import (
     record_plan_task,
     validate_policy_task,
 )
+from tasks.shared import CLOSE_SHARED
 
 
 class Approval(RunInput):
@@ -30,7 +31,7 @@ class Approval(RunInput):
     approve: bool = Field(default=False, description="Apply the planned deletions and anonymisations.")
 
 
-@flow(name="retention", persist_result=False, log_prints=False)
+@flow(name="retention", persist_result=False, log_prints=False, **CLOSE_SHARED)
 def retention_flow(
     policy: str = "config/demo.yaml",
     rules: list[str] | None = None,
