@@ -74,5 +74,9 @@ def install() -> bool:
         return False
     if list(inspect.signature(original).parameters) != ["engine", "join_on_exit"]:
         return False
+    engine = getattr(flow_engine, "BaseFlowRunEngine", None)
+    needed = ("heartbeat_seconds", "_build_heartbeat_event_template", "_emit_flow_run_heartbeat")
+    if engine is None or not all(hasattr(engine, name) for name in needed):
+        return False
     flow_engine._send_heartbeats = send_heartbeats
     return True

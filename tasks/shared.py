@@ -6,7 +6,8 @@ flow run the same objects, cached by flow run id, policy file and settings; the 
 ends (:data:`CLOSE_SHARED`, hooks on every final state). A task run outside a flow run (``task.fn(...)``
 in a test) opens its own and closes them when it returns, as before.
 
-A task that fails disposes of the shared connection pools (engines are made again on the next use, the
+Settings come from the environment, after ``LETHE_SECRET_BLOCKS`` has filled it from Secret blocks
+(secrets.py). A task that fails disposes of the shared connection pools (engines are made again on the next use, the
 reflected schemas stay): a retry after a lost connection starts on fresh connections.
 """
 
@@ -24,6 +25,7 @@ from lethe.policy.loading import load_policy
 from lethe.policy.model import Policy
 from lethe.settings import Settings, load_settings
 from lethe.stores.engines import Stores
+from tasks.secrets import load_secret_environment
 
 _RunKey = tuple[str, Settings]
 _LEDGERS: dict[_RunKey, Ledger] = {}
@@ -82,6 +84,7 @@ def _run_ledger(run_id: str, settings: Settings) -> Ledger:
 @contextmanager
 def shared_resources(policy_path: str) -> Iterator[SharedResources]:
     """The flow run's shared policy, stores, settings and ledger; a task outside a flow run gets its own."""
+    load_secret_environment()
     settings = load_settings()
     run_id = _flow_run_id()
     if run_id is None:
@@ -112,6 +115,7 @@ def shared_resources(policy_path: str) -> Iterator[SharedResources]:
 @contextmanager
 def shared_ledger() -> Iterator[Ledger]:
     """The flow run's shared ledger (a task outside a flow run opens and closes its own)."""
+    load_secret_environment()
     settings = load_settings()
     run_id = _flow_run_id()
     if run_id is None:
