@@ -146,15 +146,16 @@ def open_flow_runs() -> set[str]:
         return {key[0] for key in _STORES} | {key[0] for key in _LEDGERS}
 
 
-def _close_hook(_flow: Any, flow_run: Any, _state: Any) -> None:
+def close_shared_resources(_flow: Any, flow_run: Any, _state: Any) -> None:
+    """Flow hook: close what the run's tasks shared (its log line names this function)."""
     close_shared(str(flow_run.id))
 
 
 # `@flow(..., **CLOSE_SHARED)`: every final state closes what the run's tasks shared (hooks run in the
 # flow's process; a crash of the process itself leaves nothing open to close).
 CLOSE_SHARED: dict[str, Any] = {
-    "on_completion": [_close_hook],
-    "on_failure": [_close_hook],
-    "on_cancellation": [_close_hook],
-    "on_crashed": [_close_hook],
+    "on_completion": [close_shared_resources],
+    "on_failure": [close_shared_resources],
+    "on_cancellation": [close_shared_resources],
+    "on_crashed": [close_shared_resources],
 }
