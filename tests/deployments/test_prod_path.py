@@ -2,8 +2,8 @@
 work pool, deploys deployments/prefect.yaml and starts a worker; through that worker a retention run on a
 PostgreSQL store and a subject export complete; ``make prod-down`` stops it all.
 
-Everything is the test's own: the server's database and the store are scratch databases on the PostgreSQL
-server, the port is a free one, pid files and logs go to ``tmp_path``. Needs PostgreSQL (skipped with the
+Everything is the test's own: the server's database, the store and the ledger are scratch databases on the
+PostgreSQL server, the port is a free one, pid files and logs go to ``tmp_path``. Needs PostgreSQL (skipped with the
 reason when it does not answer, failed instead under ``CI=true`` or ``LETHE_REQUIRE_SERVERS=1``) and
 ``make``. About a minute on an idle machine, mostly the server's first start (its migrations).
 """
@@ -94,6 +94,7 @@ def prod(tmp_path: Path) -> Iterator[Prod]:
         pytest.skip("make is not installed: the production path test runs `make prod-up`")
     store = create_scratch_database("postgresql")
     server_db = create_scratch_database("postgresql")
+    ledger = create_scratch_database("postgresql")
     try:
         engine = create_store_engine(store)
         seed(engine, DemoSpec(customers=300))
@@ -108,7 +109,7 @@ def prod(tmp_path: Path) -> Iterator[Prod]:
             "LETHE_PROD_PORT": str(port),
             "LETHE_PROD_DIR": str(tmp_path / "prod"),
             "LETHE_DEMO_URL": store,
-            "LETHE_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+            "LETHE_LEDGER_URL": ledger,
             "LETHE_HOME": str(tmp_path / "home"),
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         }
@@ -122,8 +123,8 @@ def prod(tmp_path: Path) -> Iterator[Prod]:
             assert down.returncode == 0, f"make prod-down failed:\n{down.stdout}\n{down.stderr}"
             assert not list((tmp_path / "prod").glob("*.pid")), "prod-down left pid files (processes) behind"
     finally:
-        drop_scratch_database(store)
-        drop_scratch_database(server_db)
+        for database in (store, server_db, ledger):
+            drop_scratch_database(database)
 
 
 def _start(prod: Prod, deployment: str, parameters: dict[str, Any]) -> str:
@@ -172,7 +173,7 @@ def test_prod_up_runs_retention_and_an_export_through_the_worker(prod: Prod, tmp
     for run_id, run in runs.items():
         assert run["state_type"] == "COMPLETED", f"{run['name']} ({run_id}): {run['state']}\n{prod.logs()}"
 
-    # The retention run changed the PostgreSQL store and recorded it in the ledger, under its flow run id.
+    # The retention run changed the PostgreSQL store and recorded it in the (PostgreSQL) ledger, under its run id.
     assert _count(prod.store_url, "SELECT count(*) FROM web_sessions") < sessions_before
     settings = load_settings({**KEYS, "LETHE_LEDGER_URL": prod.env["LETHE_LEDGER_URL"]})
     ledger = Ledger.from_settings(settings)
