@@ -77,7 +77,7 @@ serve: $(VENV)/.installed ## start a local Prefect server (UI on :4200) and serv
 prod-up: $(VENV)/.installed ## Prefect server on PostgreSQL, process work pool, deploy, worker (var/prod/)
 	$(BIN)/python -m deployments.prod up
 
-prod-down: $(VENV)/.installed ## stop the worker and the server that prod-up started
+prod-down: ## stop the worker and the server that prod-up started (installs nothing first)
 	$(BIN)/python -m deployments.prod down
 
 # ------------------------------------------------------------------------------------------------ checks
