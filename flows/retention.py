@@ -22,7 +22,7 @@ from tasks.retention import (
     record_plan_task,
     validate_policy_task,
 )
-from tasks.shared import CLOSE_SHARED
+from tasks.shared import CLOSE_SHARED, release_shared
 
 
 class Approval(RunInput):
@@ -94,6 +94,7 @@ def _approved(policy: str, run_id: str, plans: list[RulePlan], threshold: int) -
     get_run_logger().warning("waiting for approval: %s", "; ".join(reasons))
     description = "**Approval needed before changing data**\n\n" + "\n".join(f"- {r}" for r in reasons)
     asked_at = datetime.now(UTC)
+    release_shared(run_id)  # no database connection stays open while the run waits, for up to a day
     answer = pause_flow_run(
         wait_for_input=Approval.with_initial_data(description=description + _RESUME, approve=False),
         timeout=24 * 3600,

@@ -140,6 +140,17 @@ def close_shared(flow_run_id: str) -> int:
     return len(stores) + len(ledgers)
 
 
+def release_shared(flow_run_id: str) -> None:
+    """Close the connections of what ``flow_run_id`` shares, keeping it for later tasks (before a long pause)."""
+    with _LOCK:
+        stores = [r for key, r in _STORES.items() if key[0] == flow_run_id]
+        ledgers = [ledger for key, ledger in _LEDGERS.items() if key[0] == flow_run_id]
+    for resources in stores:
+        resources.release()
+    for ledger in ledgers:
+        _dispose(ledger)
+
+
 def open_flow_runs() -> set[str]:
     """Ids of the flow runs that hold shared resources in this process (for tests and checks)."""
     with _LOCK:
