@@ -241,6 +241,15 @@ def start_server(config: Config) -> None:
     if running_pid(config, "server") is not None:
         say(f"server already running (pid file {config.pid_file('server')})")
     else:
+        try:
+            foreign = api(config, "/health") is True
+        except (OSError, ValueError):
+            foreign = False
+        if foreign:  # waiting for "our" server would then deploy to that one
+            raise ProdError(
+                f"a Prefect server not started from {config.state} already answers on port {config.port}: "
+                "stop it, or set LETHE_PROD_PORT (and LETHE_PROD_DIR) for another one"
+            )
         argv = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
         pid = start(config, "server", [*argv, "--port", str(config.port)], prefect_env(config, server=True))
         say(f"server starting (pid {pid}, log {config.log_file('server')})")
@@ -351,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         (up if args.command == "up" else down)(config)
     except ProdError as exc:
         print(f"prod: error: {exc}", file=sys.stderr)
+        if args.command == "up":
+            print("prod: `make prod-down` stops whatever this started", file=sys.stderr)
         return 1
     return 0
 

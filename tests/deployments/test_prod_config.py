@@ -69,3 +69,30 @@ def test_up_refuses_a_sqlite_server_database(
     monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "sqlite+aiosqlite:///x.db")
     assert main(["up"]) == 1
     assert "PostgreSQL through asyncpg" in capsys.readouterr().err
+
+
+def test_up_refuses_a_port_where_another_server_answers(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    from deployments.prod import start_server
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"true")
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    other = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        config = load_config({"LETHE_PROD_PORT": str(other.server_port), "LETHE_PROD_DIR": str(tmp_path)})
+        with pytest.raises(ProdError, match="already answers on port"):
+            start_server(config)
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert not (tmp_path / "server.pid").exists()  # nothing was started
