@@ -8,6 +8,11 @@ transaction together with a journal row holding its whole ledger entry (``journa
 commit, ``copy_evidence`` copies the row into the ledger through ``transfer_pending``, the one copying path.
 A process killed between the commit and the copy leaves the row, and the next run on that store copies it.
 
+A queue of requests (``lethe erase --subjects-file``) copies in groups instead (``GroupCopy``): it prepares
+the evidence once for the whole queue, and after each request's commit copies what is pending only when the
+last copy is ``GROUP_SECONDS`` old, and once more at the end. Each request's row still commits with its
+change, so a crash between a commit and the next group copy loses nothing: the next run copies the rows.
+
 A retry of such a run finds its subject changed: an erased subject (or a rectified lookup value) is no longer
 found. ``remembering`` wraps the resolver: when nobody is found but a journalled change of the same kind
 names the identifier (by its keyed fingerprint), the retry is answered ``completed-earlier``
@@ -17,6 +22,7 @@ closed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -35,6 +41,7 @@ from lethe.settings import Settings
 from lethe.stores.engines import Stores
 
 COMPLETED_EARLIER = "completed-earlier"
+GROUP_SECONDS = 2.0  # in a queue, how old the last group copy may get before the next commit copies again
 
 # Test-only hook points, None in production: called with the flow's name just before the transaction of a
 # request's change commits (its journal row inserted) and just after the commit (before the ledger copy).
@@ -83,6 +90,11 @@ def copy_evidence(ledger: Ledger, stores: Stores, names: Sequence[str], flow: st
     """After the commit: copy the change's journal rows into the ledger (the next run does if this one dies)."""
     if _after_commit is not None:
         _after_commit(flow)
+    _copy_committed(ledger, stores, names, flow)
+
+
+def _copy_committed(ledger: Ledger, stores: Stores, names: Sequence[str], flow: str) -> None:
+    """``recover_evidence`` after commits, its ledger errors saying that the changes themselves are safe."""
     try:
         recover_evidence(ledger, stores, names)
     except LedgerError as exc:
@@ -91,6 +103,50 @@ def copy_evidence(ledger: Ledger, stores: Stores, names: Sequence[str], flow: st
             f"{exc}; the {flow} is committed and journalled in store {', '.join(names)}: "
             "the next run on that store copies it into the ledger"
         ) from exc
+
+
+class GroupCopy:
+    """The evidence of a queue of requests of one kind: prepared once, copied into the ledger in groups.
+
+    Made before the first request changes anything (``prepare_evidence``: the ledger takes entries, what
+    earlier runs left is copied; ``journal=False`` for a dry run). Each request calls ``committed`` after
+    its commit, which copies the pending rows when the last copy is ``every`` seconds old; the queue calls
+    ``flush`` at its end (and when it stops early), which copies what is left.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        stores: Stores,
+        names: Sequence[str],
+        flow: str,
+        *,
+        journal: bool = True,
+        every: float = GROUP_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ledger, self.stores, self.names, self.flow = ledger, stores, list(names), flow
+        self.every, self._clock = every, clock
+        self.journals = prepare_evidence(ledger, stores, self.names, journal=journal)
+        self.pending = 0  # requests committed since the last copy
+        self.copies = 0  # group copies made that found something to copy
+        self._last = clock()
+
+    def committed(self) -> None:
+        """A request's change and its journal rows are committed: copy now if the last copy is old enough."""
+        if _after_commit is not None:
+            _after_commit(self.flow)
+        self.pending += 1
+        if self._clock() - self._last >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Copy every pending journal row of the stores into the ledger now."""
+        self._last = self._clock()
+        if self.pending:
+            self.pending = 0
+            self.copies += 1
+            _copy_committed(self.ledger, self.stores, self.names, self.flow)
 
 
 def identifier_prints(settings: Settings, subject: str, identifiers: Iterable[object]) -> list[str]:

@@ -75,6 +75,7 @@ from lethe.requests.erasure.plan import (
 from lethe.requests.evidence import (
     COMPLETED_EARLIER,
     CompletedEarlier,
+    GroupCopy,
     answer_completed_earlier,
     copy_evidence,
     identifier_prints,
@@ -86,8 +87,23 @@ from lethe.requests.tracking import key_fingerprint, resolve_for_request, track_
 from lethe.settings import Settings
 from lethe.stores.engines import Stores
 
-__all__ = ["ErasureBlockedError", "ErasurePlan", "ErasureReceipt", "TableReceipt", "erase_subject"]
+__all__ = [
+    "ErasureBlockedError",
+    "ErasurePlan",
+    "ErasureReceipt",
+    "TableReceipt",
+    "UnverifiedErasureError",
+    "erase_subject",
+]
 Confirm = Callable[[ErasurePlan], bool]
+
+
+class UnverifiedErasureError(VerificationError):
+    """The erasure committed, but afterwards an identifier still finds the subject (check 4); its receipt."""
+
+    def __init__(self, message: str, receipt: ErasureReceipt) -> None:
+        super().__init__(message)
+        self.receipt = receipt
 
 
 def erase_subject(
@@ -104,19 +120,26 @@ def erase_subject(
     received_at: datetime | None = None,
     setup: ErasureSetup | None = None,
     request_id: str | None = None,
+    evidence: GroupCopy | None = None,
 ) -> ErasureReceipt:
     """Erase one subject as the policy says (or only plan it with ``dry_run``); see the module docstring.
 
     ``confirm`` is asked with the plan before anything changes; False cancels. ``setup`` (from
     ``prepare_erasure``) saves reflecting the graph again when erasing many subjects. ``request_id`` names
     the open request this attempt continues (default: the subject's open erasure request, if any).
+    ``evidence`` is the group copy of a queue (``lethe.requests.erasure.queue``): prepared once for the
+    queue, it copies the journal rows into the ledger in groups rather than right after this commit.
     """
     started = datetime.now(UTC)
     action = "erase.plan" if dry_run else "erase"
     setup = setup or prepare_erasure(policy, stores, settings, subject)
     names, identity_store = setup.store_order(), setup.identity.entry.store
     # Before anything changes: the ledger takes entries, and what an interrupted run journalled is copied.
-    journals = prepare_evidence(ledger, setup.stores, names, journal=not dry_run)
+    journals = (
+        evidence.journals
+        if evidence is not None
+        else prepare_evidence(ledger, setup.stores, names, journal=not dry_run)
+    )
     resolve = remembering(
         lambda text: resolve_key(setup, text), setup.stores, identity_store, settings, subject,
         flow=ERASURE_FLOW, action="erase", in_clear=lambda text: resolve_key(setup, text, tokens=False),
@@ -194,11 +217,14 @@ def erase_subject(
         except LetheError as exc:  # rolled back: the receipt in the ledger shows the plan's counts
             finish("failed", None, request.id, type(exc).__name__)
             raise
-        copy_evidence(ledger, setup.stores, names, ERASURE_FLOW)
+        if evidence is not None:
+            evidence.committed()
+        else:
+            copy_evidence(ledger, setup.stores, names, ERASURE_FLOW)
         if problems:
-            finish("unverified", applied, request.id, step="erase.verify")
-            raise VerificationError(
-                f"erasure of a {subject} committed but not verified: {'; '.join(problems)}"
+            raise UnverifiedErasureError(
+                f"erasure of a {subject} committed but not verified: {'; '.join(problems)}",
+                finish("unverified", applied, request.id, step="erase.verify"),
             )
         receipt = finish("completed", applied, request.id)
         erased = sum(t.rows for t in receipt.erased)

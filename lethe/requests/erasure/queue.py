@@ -1,0 +1,234 @@
+"""A queue of erasures (Art. 17) in one run: many subjects of one kind, each in its own transaction.
+
+``read_subjects_file`` reads the queue: a UTF-8 text file with one identifier per line (the subject's key
+or a lookup value such as the email, as ``lethe erase --subject`` takes it), surrounding whitespace stripped,
+blank lines skipped. The whole file is checked before anything changes, and refused (``ParameterError``,
+naming line numbers, never a value) when it is not UTF-8, holds no identifier, a line holds a control
+character, a tab or a comma (a CSV export given by mistake), is longer than ``MAX_IDENTIFIER`` characters,
+or repeats an earlier line. All subjects are of one kind (``--subject-type``).
+
+``erase_queue`` prepares once for the whole queue (policy checks, reflection and the subject graph:
+``prepare_erasure``; the ledger's writability and the recovery of what an interrupted run journalled:
+``evidence.GroupCopy``), then erases each subject with ``erase_subject``: its own store transactions,
+request and receipt, exactly as one ``lethe erase`` would. A subject refused (a hold flag, nobody found, an
+ambiguous identifier) or failed (rolled back, or committed but not verified, or a store error) is recorded
+as such and the queue goes on with the next one. The journal rows of completed erasures are copied into the
+ledger in groups (every ``GROUP_SECONDS`` and at the end). An error that concerns the whole run (the ledger,
+settings, the policy against the schema) stops the queue after copying what was committed.
+
+The summary holds per subject its line, outcome, the keyed fingerprint of its key and its request, and the
+counts per outcome: never an identifier.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+from lethe.errors import (
+    AmbiguousSubjectError,
+    LetheError,
+    ParameterError,
+    StoreError,
+    SubjectError,
+    VerificationError,
+)
+from lethe.ledger.chain import Ledger
+from lethe.policy.model import Policy
+from lethe.requests.erasure.apply import ErasureBlockedError
+from lethe.requests.erasure.erase import UnverifiedErasureError, erase_subject
+from lethe.requests.erasure.plan import ERASURE_FLOW, prepare_erasure
+from lethe.requests.evidence import GROUP_SECONDS, GroupCopy
+from lethe.settings import Settings
+from lethe.stores.engines import Stores
+
+MAX_IDENTIFIER = 320  # as a flow's subject_id: the longest email address
+REFUSED = ("blocked", "not-found", "ambiguous")
+FAILED = ("failed", "unverified")
+
+
+def parse_subjects(text: str) -> list[tuple[int, str]]:
+    """The identifiers of a queue's text with their line numbers; ParameterError for a malformed queue."""
+    problems: dict[str, list[int]] = {}
+    seen: dict[str, int] = {}
+    queue: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        identifier = line.strip()
+        if not identifier:
+            continue
+        problem = None
+        if "," in identifier or "\t" in identifier:
+            problem = "a comma or tab (give one identifier per line, not CSV)"
+        elif any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in identifier):
+            problem = "a control character"
+        elif len(identifier) > MAX_IDENTIFIER:
+            problem = f"more than {MAX_IDENTIFIER} characters"
+        elif identifier in seen:
+            problem = "an identifier given on an earlier line"
+        if problem is not None:
+            problems.setdefault(problem, []).append(number)
+            continue
+        seen[identifier] = number
+        queue.append((number, identifier))
+    if problems:
+        raise ParameterError(
+            "the queue is refused, nothing was changed: "
+            + "; ".join(f"{_lines(numbers)} hold(s) {problem}" for problem, numbers in problems.items())
+        )
+    if not queue:
+        raise ParameterError("the queue holds no identifier (one per line); nothing was changed")
+    return queue
+
+
+def read_subjects_file(path: Path) -> list[tuple[int, str]]:
+    """Read and check a queue file (see the module docstring): its identifiers with their line numbers."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ParameterError(f"cannot read the queue file {path} ({type(exc).__name__})") from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors) is not part of line 1
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParameterError(
+            f"the queue file {path} is not UTF-8 text (line {line}); nothing was changed"
+        ) from None
+    return parse_subjects(text)
+
+
+def _lines(numbers: list[int]) -> str:
+    shown = ", ".join(str(n) for n in numbers[:10])
+    more = f" and {len(numbers) - 10} more" if len(numbers) > 10 else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {shown}{more}"
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One subject of the queue: its line, outcome, key fingerprint and request (never the identifier)."""
+
+    line: int
+    outcome: str
+    key_fingerprint: str | None = None
+    request_id: str | None = None
+    reason: str | None = None  # hold flags or the error's class, never a value
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    """What a queue did: one item per subject, in queue order, and the counts per outcome."""
+
+    subject: str
+    run_id: str
+    dry_run: bool
+    items: tuple[QueueItem, ...]
+    group_copies: int = 0  # how many times journal rows were copied into the ledger
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> int:
+        """Subjects refused: a hold flag set, nobody found or an ambiguous identifier."""
+        return sum(self.counts.get(o, 0) for o in REFUSED)
+
+    @property
+    def failed(self) -> int:
+        """Subjects whose erasure was rolled back or is not verified."""
+        return sum(self.counts.get(o, 0) for o in FAILED)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every subject was erased (or planned); 2 when some were refused; 3 or 5 when some failed."""
+        codes = [0] + [_EXIT[item.outcome] for item in self.items if item.outcome in _EXIT]
+        return max(codes)
+
+
+_EXIT = {"blocked": 2, "not-found": 2, "ambiguous": 2, "failed": 3, "unverified": 5}
+
+
+def erase_queue(
+    policy: Policy,
+    stores: Stores,
+    settings: Settings,
+    subject: str,
+    identifiers: Sequence[str],
+    *,
+    ledger: Ledger,
+    run_id: str,
+    dry_run: bool = False,
+    received_at: datetime | None = None,
+    every: float = GROUP_SECONDS,
+    lines: Sequence[int] | None = None,
+    progress: Callable[[QueueItem], None] | None = None,
+) -> QueueSummary:
+    """Erase (or with ``dry_run`` plan) each subject of the queue in turn; see the module docstring.
+
+    ``lines`` numbers the subjects in the summary (the file's lines, as ``read_subjects_file`` gives them;
+    default 1, 2, ...). ``progress`` is called with each subject's item as soon as it is done.
+    """
+    numbers = list(lines) if lines is not None else list(range(1, len(identifiers) + 1))
+    if len(numbers) != len(identifiers):
+        raise ParameterError("a queue needs one line number per identifier")
+    queue = list(zip(numbers, identifiers, strict=True))
+    setup = prepare_erasure(policy, stores, settings, subject)
+    evidence = GroupCopy(
+        ledger, setup.stores, setup.store_order(), ERASURE_FLOW, journal=not dry_run, every=every
+    )
+    items: list[QueueItem] = []
+    try:
+        for line, identifier in queue:
+            started = time.perf_counter()
+            try:
+                receipt = erase_subject(
+                    policy, stores, settings, subject, identifier, ledger=ledger, run_id=run_id,
+                    dry_run=dry_run, received_at=received_at, setup=setup, evidence=evidence,
+                )  # fmt: skip
+                item = QueueItem(line, receipt.outcome, receipt.key_fingerprint, receipt.request_id)
+            except (SubjectError, VerificationError, StoreError) as exc:
+                item = QueueItem(line, *_refusal(exc))
+            items.append(replace(item, seconds=time.perf_counter() - started))
+            if progress is not None:
+                progress(items[-1])
+    except BaseException:
+        # The error that stops the queue matters more than a failed copy: the next run copies what is left.
+        with suppress(LetheError):
+            evidence.flush()
+        raise
+    evidence.flush()
+    counts = Counter(item.outcome for item in items)
+    return QueueSummary(subject, run_id, dry_run, tuple(items), evidence.copies, dict(sorted(counts.items())))
+
+
+def _refusal(exc: LetheError) -> tuple[str, str | None, str | None, str]:
+    """A subject's refusal or failure as (outcome, key fingerprint, request, reason); already recorded.
+
+    ``erase_subject`` has recorded it in the ledger (and the register) before raising; a store error that
+    is not transient concerns every subject alike, but the next one tells: a queue is not stopped for it.
+    """
+    if isinstance(exc, ErasureBlockedError):
+        plan = exc.plan
+        flags = ", ".join(h.flag for h in plan.blocked) if plan is not None else ""
+        return (
+            "blocked",
+            plan.key_fingerprint if plan is not None else None,
+            None,
+            f"blocked: {flags or 'a hold'}",
+        )
+    if isinstance(exc, AmbiguousSubjectError):
+        return "ambiguous", None, None, "the identifier matches more than one subject"
+    if isinstance(exc, SubjectError):
+        return "not-found", None, None, "no such subject"
+    if isinstance(exc, UnverifiedErasureError):
+        receipt = exc.receipt
+        return (
+            "unverified",
+            receipt.key_fingerprint,
+            receipt.request_id,
+            "an identifier still finds the subject",
+        )
+    return "failed", None, None, f"rolled back ({type(exc).__name__})"
