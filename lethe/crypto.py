@@ -78,3 +78,15 @@ def fingerprinter(master: bytes, scope: str) -> Callable[[object], str]:
         return FINGERPRINT_PREFIX + mac.hexdigest()[:32]
 
     return fingerprint_one
+
+
+_KEY_ID_MESSAGE = b"lethe key id"
+
+
+@functools.lru_cache(maxsize=8)
+def key_id(master_key: bytes) -> str:
+    """A short public name of a master key (16 hex digits of ``HMAC(key, "lethe key id")``).
+
+    Recorded with evidence so that a key changed mid-way shows as a different id; it reveals nothing of the key.
+    """
+    return hmac.new(master_key, _KEY_ID_MESSAGE, hashlib.sha256).hexdigest()[:16]

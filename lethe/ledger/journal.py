@@ -10,15 +10,23 @@ share a store's journal, so copying holds a lock on it (waiting for another run'
 Data-subject requests that change a store (erasure, rectification, restriction; ``lethe.requests.evidence``)
 journal the same way: their row holds the request's whole ledger entry (``record_entry``), plus keyed
 fingerprints of the identifiers that named the subject, by which a retry finds it (``find_entry``). A
-retention batch's row holds its counts and fingerprints; ``transfer_pending`` copies both kinds.
+retention batch's row (journal v2, ``record_batch``) holds the batch's evidence in columns: ``table_counts``
+(JSON, the rows changed per table: ``rows`` for the rule's table, one label per child table), ``key_id`` (of
+the master key, ``lethe.crypto.key_id``), ``leaf_count``, ``root`` (32 bytes, RFC 9162 Merkle root over the
+sorted leaves) and ``leaves`` (the sorted 16-byte leaves concatenated, ``lethe.ledger.leaves``); its ``body``
+is small JSON: ``{"v": 2, "span": [first, last], "counts": ..., "started_at", "ended_at"}`` with the span's
+ends as keyed fingerprints. Nothing per key is in JSON. Rows of version 1 (``body`` holding counts and one
+fingerprint per key, no root) are still copied as they were. ``transfer_pending`` copies every kind: one
+ledger entry per row, all pending rows in one ledger transaction (a group commit), marked in one UPDATE.
 
 The table ``lethe_journal`` is created in the store on the first enforcing run or request that changes it
 (Lethe's only tables in a user's database besides the restriction register and ``lethe_`` lock files on
 SQLite). It holds counts and keyed fingerprints, never values.
 Each row has a random ``uid``, part of the reference the ledger entry carries: several databases may share one
 ledger under the same store name, and their journal ids collide. A journal made by an earlier version is
-upgraded in place (``uid`` added; MariaDB's ``body`` widened to LONGTEXT); its older rows keep the
-``store:id`` reference they were written with.
+upgraded in place (``uid`` and the v2 columns added; MariaDB's ``body`` widened to LONGTEXT); its older rows
+keep the ``store:id`` reference they were written with. (The counts column is ``table_counts``, not
+``tables``: TABLES is a reserved word in MariaDB.)
 """
 
 from __future__ import annotations
@@ -38,8 +46,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lethe.crypto import canonical_json
 from lethe.errors import StoreError
+from lethe.ledger import merkle
 from lethe.ledger.chain import Ledger
 from lethe.ledger.entry import LedgerEntry, parse_body, signed_body
+from lethe.ledger.leaves import pack
 from lethe.policy.urls import safe_url
 from lethe.stores.dialects import exclusive_lock
 from lethe.stores.engines import ensure_table
@@ -65,7 +75,19 @@ def journal_table(metadata: sa.MetaData | None = None) -> sa.Table:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ledger_seq", sa.Integer, nullable=True, index=True),
         sa.Column("uid", sa.String(32), nullable=True),  # NULL only on rows older than the column
+        # Journal v2 (retention batches); NULL on requests' rows and on rows older than the columns.
+        sa.Column("table_counts", sa.Text(), nullable=True),
+        sa.Column("key_id", sa.String(32), nullable=True),
+        sa.Column("leaf_count", sa.Integer, nullable=True),
+        sa.Column("root", sa.LargeBinary(), nullable=True),
+        # BLOB stops at 64 KiB on MariaDB (4,096 leaves): LONGBLOB.
+        sa.Column(
+            "leaves", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"), nullable=True
+        ),
     )
+
+
+V2_COLUMNS = ("table_counts", "key_id", "leaf_count", "root", "leaves")
 
 
 _TABLE = journal_table()  # one Table object, so statements on it hit SQLAlchemy's compiled cache
@@ -94,23 +116,26 @@ def ensure_journal(engine: Engine) -> sa.Table:
 
 
 def _outdated(engine: Engine) -> list[str]:
-    """What an existing journal lacks: ``uid`` (before it existed), ``longtext`` (MariaDB's TEXT body)."""
+    """What an existing journal lacks: ``uid`` and the v2 columns (before they existed), ``longtext``
+    (MariaDB's TEXT body)."""
     columns = {c["name"]: c["type"] for c in sa.inspect(engine).get_columns(JOURNAL_TABLE)}
-    missing = [] if "uid" in columns else ["uid"]
+    missing = [name for name in ("uid", *V2_COLUMNS) if name not in columns]
     if engine.dialect.name in ("mysql", "mariadb") and not isinstance(columns["body"], mysql.LONGTEXT):
         missing.append("longtext")
     return missing
 
 
-_UPGRADES = {
-    "uid": f"ALTER TABLE {JOURNAL_TABLE} ADD COLUMN uid VARCHAR(32) NULL",
-    "longtext": f"ALTER TABLE {JOURNAL_TABLE} MODIFY body LONGTEXT NOT NULL",
-}
+def _upgrade_statement(engine: Engine, missing: str) -> str:
+    """The DDL that adds one missing piece, in the engine's own type names."""
+    if missing == "longtext":
+        return f"ALTER TABLE {JOURNAL_TABLE} MODIFY body LONGTEXT NOT NULL"
+    kind = _TABLE.c[missing].type.compile(dialect=engine.dialect)
+    return f"ALTER TABLE {JOURNAL_TABLE} ADD COLUMN {missing} {kind} NULL"
 
 
 def _upgrade(engine: Engine) -> None:
     """Bring an older journal to the current definition (re-checked under the lock)."""
-    statements = [_UPGRADES[m] for m in _outdated(engine)]
+    statements = [_upgrade_statement(engine, m) for m in _outdated(engine)]
     try:
         with engine.begin() as connection:
             for statement in statements:
@@ -134,19 +159,33 @@ def record_batch(
     action: str,
     policy_hash: str,
     counts: Mapping[str, int],
-    fingerprints: Sequence[str],
+    leaves: Sequence[bytes],
+    key_id: str,
+    span: tuple[str | None, str | None],
     started_at: datetime,
 ) -> int:
-    """Insert the journal row of a batch inside the batch's transaction; return its id."""
+    """Insert the v2 journal row of a batch inside the batch's transaction; return its id.
+
+    ``leaves`` are the batch's sorted leaves (``lethe.ledger.leaves``); the row keeps them as one blob with
+    their Merkle root. ``span`` holds fingerprints of the span's ends (after, up to; None for an open end).
+    """
     now = datetime.now(UTC)
     body = {
+        "v": 2,
+        "span": list(span),
         "counts": dict(counts),
-        "fingerprints": list(fingerprints),
         "started_at": started_at.isoformat(),
         "ended_at": now.isoformat(),
     }
     text = json.dumps(body, separators=(",", ":"))
-    return _insert(connection, table, run_id, flow, rule, batch_no, action, policy_hash, text, now)
+    evidence = {
+        "table_counts": json.dumps(dict(counts), separators=(",", ":")),
+        "key_id": key_id,
+        "leaf_count": len(leaves),
+        "root": merkle.root(leaves),
+        "leaves": pack(leaves),
+    }
+    return _insert(connection, table, run_id, flow, rule, batch_no, action, policy_hash, text, now, evidence)
 
 
 def record_entry(
@@ -182,10 +221,12 @@ def _insert(
     policy_hash: str,
     body: str,
     now: datetime,
+    evidence: Mapping[str, Any] | None = None,
 ) -> int:
-    """Insert one journal row with a fresh uid; return its id."""
+    """Insert one journal row with a fresh uid (and a batch's v2 ``evidence`` columns); return its id."""
     result = connection.execute(
         table.insert().values(
+            **(evidence or {}),
             run_id=run_id,
             flow=flow,
             rule=rule,
@@ -241,6 +282,13 @@ def _entry(store: str, row: sa.Row[Any]) -> LedgerEntry:
     if "entry" in body:
         entry = _stored_entry(row.id, body)
         return replace(entry, details={**entry.details, **reference})
+    details: dict[str, str | int | None] = {**reference, "batch": row.batch_no}
+    if body.get("v") == 2:
+        first, last = body["span"]
+        details.update(
+            root=bytes(row.root).hex(), leaf_count=int(row.leaf_count), key_id=row.key_id,
+            span_first=first, span_last=last,
+        )  # fmt: skip
     return LedgerEntry(
         run_id=row.run_id,
         flow=row.flow,
@@ -251,8 +299,8 @@ def _entry(store: str, row: sa.Row[Any]) -> LedgerEntry:
         ended_at=datetime.fromisoformat(body["ended_at"]),
         rule=row.rule,
         counts=body["counts"],
-        fingerprints=body["fingerprints"],
-        details={**reference, "batch": row.batch_no},
+        fingerprints=body.get("fingerprints", ()),
+        details=details,
     )
 
 
@@ -268,8 +316,10 @@ def transfer_pending(engine: Engine, store: str, ledger: Ledger) -> int:
     so copying is serialised by a lock on the journal: two runs reading the same unmarked row at once would
     otherwise both append it.
     """
-    if engine not in _ready and not sa.inspect(engine).has_table(JOURNAL_TABLE):
-        return 0
+    if engine not in _ready:
+        if not sa.inspect(engine).has_table(JOURNAL_TABLE):
+            return 0
+        ensure_journal(engine)  # an older journal gets the v2 columns the copy reads
     # Nothing pending, nothing to copy: a row committed after this look belongs to a run that copies it.
     with engine.connect() as connection:
         if connection.execute(_PENDING).first() is None:
@@ -279,14 +329,17 @@ def transfer_pending(engine: Engine, store: str, ledger: Ledger) -> int:
 
 
 _PENDING = sa.select(_TABLE.c.id).where(_TABLE.c.ledger_seq.is_(None)).limit(1)
+# Everything a ledger entry needs, never the leaves: a group of pending batches must not load their blobs.
+_COPIED = [c for c in _TABLE.c if c.name != "leaves"]
+_MARK_CHUNK = 500  # journal rows marked per UPDATE (its CASE grows with them)
 
 
 def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
-    """``transfer_pending`` under the journal's lock."""
+    """``transfer_pending`` under the journal's lock: one ledger transaction, one marking UPDATE per chunk."""
     table = _TABLE
     with engine.connect() as connection:
         pending = connection.execute(
-            sa.select(table).where(table.c.ledger_seq.is_(None)).order_by(table.c.id)
+            sa.select(*_COPIED).where(table.c.ledger_seq.is_(None)).order_by(table.c.id)
         ).all()
         last_marked = connection.execute(sa.select(sa.func.max(table.c.ledger_seq))).scalar() or 0
     if not pending:
@@ -298,13 +351,20 @@ def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
         ref = recorded.entry.details.get("journal")
         if isinstance(ref, str) and ref in wanted:
             already[ref] = recorded.seq
-    copied = 0
-    for row in pending:
-        ref = journal_ref(store, row)
-        seq = already.get(ref)
-        if seq is None:
-            seq = ledger.append(_entry(store, row)).seq
-            copied += 1
-        with engine.begin() as connection:
-            connection.execute(table.update().where(table.c.id == row.id).values(ledger_seq=seq))
-    return copied
+    missing = [row for row in pending if journal_ref(store, row) not in already]
+    for row, recorded in zip(missing, ledger.append_many(_entry(store, row) for row in missing), strict=True):
+        already[journal_ref(store, row)] = recorded.seq
+    seqs = {row.id: already[journal_ref(store, row)] for row in pending}
+    mark_journal(engine, seqs)
+    return len(missing)
+
+
+def mark_journal(engine: Engine, seqs: Mapping[int, int]) -> None:
+    """Set ``ledger_seq`` of journal rows (id -> seq) in one UPDATE per chunk, in one transaction."""
+    table = _TABLE
+    ids = sorted(seqs)
+    with engine.begin() as connection:
+        for i in range(0, len(ids), _MARK_CHUNK):
+            chunk = ids[i : i + _MARK_CHUNK]
+            seq = sa.case({row_id: seqs[row_id] for row_id in chunk}, value=table.c.id)
+            connection.execute(table.update().where(table.c.id.in_(chunk)).values(ledger_seq=seq))

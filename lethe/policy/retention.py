@@ -130,7 +130,8 @@ class RetentionRule(Model):
     action: Literal["delete", "anonymise"]
     columns: dict[Identifier, ColumnAction] = Field(default_factory=dict)
     mark: Identifier | None = None  # column set to the run's time when a row is anonymised
-    batch_size: int | None = Field(default=None, ge=1, le=1_000_000)
+    batch_size: int | None = Field(default=None, ge=1, le=1_000_000)  # fixed span, rows of the key index
+    batch_seconds: float | None = Field(default=None, gt=0, le=60)  # adaptive span's target time per batch
     max_share: ShareField | None = None  # default DEFAULT_MAX_SHARE
     description: str | None = None
 

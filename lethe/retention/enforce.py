@@ -1,35 +1,40 @@
-"""Enforcing a retention rule: delete or anonymise its pending rows in short batches, verified afterwards.
+"""Enforcing a retention rule: delete or anonymise its pending rows in batches over key spans, verified after.
 
-``enforce_rule`` works through the pending rows in primary-key
-order, one transaction per batch: it locks the batch's keys, rewrites them with set-based SQL inside the
-database (children first for deletes), and inserts the batch's journal row in the same transaction, so a
-crash leaves each batch applied-and-journalled or untouched. After the commit the journal row is copied
-into the evidence ledger (``lethe.ledger.journal``). Finally the rule is verified: no row may remain pending.
+``enforce_rule`` walks the table's primary-key index in spans (``lethe.retention.spans``), one transaction per
+span: one statement changes the span's pending rows and hands back their keys, the keys become leaves
+(``lethe.ledger.leaves``), and the batch's journal row (counts, Merkle root, the leaves as one blob) is inserted
+in the same transaction, so a crash leaves each batch applied-and-journalled or untouched. Journal rows reach
+the evidence ledger in groups (``lethe.ledger.journal.transfer_pending``): at most every
+``GROUP_COMMIT_SECONDS`` and at the end of the rule, one ledger entry per batch in one ledger transaction.
+Finally the rule is verified: a count of the rows still pending, which the rule's ledger entry records.
 A run holds a per-rule lock that dies with its process, so two runs never work on one rule at once.
 """
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from lethe.crypto import fingerprinter
+from lethe.crypto import fingerprinter, key_id
 from lethe.errors import LetheError, VerificationError
 from lethe.ledger.entry import LedgerEntry
 from lethe.ledger.journal import ensure_journal, record_batch, transfer_pending
-from lethe.operators.apply import rewrite_in_python
+from lethe.ledger.leaves import leaves_of, leaves_of_scalars
 from lethe.policy.model import RetentionRule
-from lethe.retention.cascade import ChildLink, child_links, delete_children
+from lethe.retention.cascade import child_links
 from lethe.retention.plan import count_rule
-from lethe.retention.run import Progress, RetentionRun, prepare_operators, rows_per_batch, store_error
-from lethe.retention.sql import RuleSql, build_rule_sql
+from lethe.retention.run import Progress, RetentionRun, prepare_operators, store_error
+from lethe.retention.spans import KEY_BOUND_CEILING, SpanSizer, apply_span, key_bound, span_end
+from lethe.retention.sql import build_rule_sql
 from lethe.stores.dialects import exclusive_lock
+
+# Journal rows are copied to the ledger at most this often during a rule (and always at its end).
+GROUP_COMMIT_SECONDS = 2.0
 
 # Test-only hook points, None in production: called with the batch number just before a batch's transaction
 # commits (its rows changed, its journal row inserted) and just after the commit (before the ledger copy).
@@ -66,15 +71,17 @@ def enforce_rule(
 ) -> RuleResult:
     """Delete or anonymise the rule's pending rows in batches, journal and ledger each, then verify.
 
-    ``progress(done, total)`` is called after each batch; ``total`` is ``expected`` (e.g. what the plan just
-    counted), or the rule's pending rows counted first when it is None.
+    ``batch_size`` (else the rule's) fixes the span in rows of the primary-key index; without one the span
+    adapts to the rule's ``batch_seconds`` (``lethe.retention.spans``). ``progress(done, total)`` is called
+    after each batch; ``total`` is ``expected`` (e.g. what the plan just counted), or the rule's pending rows
+    counted first when it is None.
     """
     if run.ledger is None:
         raise LetheError("enforcing needs the evidence ledger (set LETHE_LEDGER_KEY)")
     started = datetime.now(UTC)
     store = rule.table.store
     engine = run.stores.engine(store)
-    size = rows_per_batch(rule, batch_size)
+    master = run.settings.require_master_key()
     with exclusive_lock(engine, f"retention:{store}:{rule.name}"):
         # Built first: a rule that does not fit the schema fails before anything is written to the store.
         sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings)
@@ -82,48 +89,65 @@ def enforce_rule(
         # Batches a crashed run committed but did not get into the ledger go in first.
         recovered = transfer_pending(engine, store, run.ledger)
         links = child_links(run.stores, store, sql.table) if rule.action == "delete" else []
-        fingerprint = fingerprinter(run.settings.require_master_key(), f"{store}.{sql.table.name}")
+        sizer = _sizer(rule, batch_size, key_bound(sql, links))
+        fingerprint = fingerprinter(master, f"{store}.{sql.table.name}")
+        single = len(sql.pk) == 1
+        ident = key_id(master)
         # The total is only for progress reports; the verifying count after the run is what matters.
         total = expected or 0
         if progress is not None and expected is None:
-            total = count_rule(run, rule, sql, links, size, sample=0, children=False).pending
+            total = count_rule(run, rule, sql, links, sizer.size, sample=0, children=False).pending
         applied, batches = 0, 0
         children: dict[str, int] = {link.label: 0 for link in links}
-        last: tuple[Any, ...] | None = None
+        after: tuple[Any, ...] | None = None
+        copied_at = time.monotonic()
         while True:
             batch_started = datetime.now(UTC)
+            clock = time.monotonic()
             try:
                 with engine.begin() as connection:
                     prepare_operators(connection, sql)
-                    keys = [tuple(k) for k in connection.execute(sql.next_keys(last, size, lock=True)).all()]
-                    if not keys:
-                        break
-                    counts = _apply_batch(connection, sql, links, keys, run.as_of)
-                    record_batch(
-                        connection, journal, run_id=run.run_id, flow=run.flow, rule=rule.name,
-                        batch_no=batches + 1, action=rule.action, policy_hash=run.policy.hash, counts=counts,
-                        fingerprints=[fingerprint(k[0] if len(k) == 1 else json.dumps(list(k))) for k in keys],
-                        started_at=batch_started,
-                    )  # fmt: skip
-                    if _before_batch_commit is not None:
-                        _before_batch_commit(batches + 1)
+                    upto = span_end(connection, sql, after, sizer.size)
+                    keys, counts = apply_span(connection, sql, links, after, upto, run.as_of)
+                    if keys:
+                        leaves = (
+                            leaves_of_scalars(master, store, sql.table.name, keys)
+                            if single
+                            else leaves_of(master, store, sql.table.name, keys)
+                        )
+                        record_batch(
+                            connection, journal, run_id=run.run_id, flow=run.flow, rule=rule.name,
+                            batch_no=batches + 1, action=rule.action, policy_hash=run.policy.hash,
+                            counts=counts, leaves=leaves, key_id=ident,
+                            span=(_end_print(fingerprint, after), _end_print(fingerprint, upto)),
+                            started_at=batch_started,
+                        )  # fmt: skip
+                        if _before_batch_commit is not None:
+                            _before_batch_commit(batches + 1)
             except SQLAlchemyError as exc:
                 raise store_error(rule, f"batch {batches + 1}", exc) from None
-            if _after_batch_commit is not None:
-                _after_batch_commit(batches + 1)
-            transfer_pending(engine, store, run.ledger)
-            last = keys[-1]
-            batches += 1
-            applied += counts["rows"]
-            for name, n in counts.items():
-                if name != "rows":
-                    children[name] = children.get(name, 0) + n
-            if progress is not None:
-                progress(applied, max(total, applied))
+            sizer.update(sizer.size, time.monotonic() - clock)
+            if keys:
+                if _after_batch_commit is not None:
+                    _after_batch_commit(batches + 1)
+                batches += 1
+                applied += counts["rows"]
+                for name, n in counts.items():
+                    if name != "rows":
+                        children[name] = children.get(name, 0) + n
+                if time.monotonic() - copied_at >= GROUP_COMMIT_SECONDS:
+                    transfer_pending(engine, store, run.ledger)
+                    copied_at = time.monotonic()
+                if progress is not None:
+                    progress(applied, max(total, applied))
+            if upto is None:
+                break
+            after = upto
+        transfer_pending(engine, store, run.ledger)
         if progress is not None and applied != total:
             # Fewer rows than expected (a retry resuming, rows changed since the plan): the report ends at 100%.
             progress(applied, applied)
-        remaining = count_rule(run, rule, sql, links, size, sample=0, children=False)
+        remaining = count_rule(run, rule, sql, links, sizer.size, sample=0, children=False)
     result = RuleResult(
         rule=rule.name, table=str(rule.table), action=rule.action, cutoff=sql.cutoff, applied=applied,
         held=remaining.held, children=children, batches=batches, remaining=remaining.pending,
@@ -137,46 +161,21 @@ def enforce_rule(
     return result
 
 
-def _apply_batch(
-    connection: sa.Connection,
-    sql: RuleSql,
-    links: list[ChildLink],
-    keys: list[tuple[Any, ...]],
-    as_of: datetime,
-) -> dict[str, int]:
-    """Rewrite or delete one batch of locked keys; return counts (rows, and per child table)."""
-    where = sa.and_(sql.key_span(keys), sql.pending)
-    if sql.rule.action == "delete":
-        # Children are chosen through their parents' predicate unless that predicate reads a child table:
-        # MariaDB refuses a DELETE whose subquery reads the table it deletes from (error 1093).
-        reads_children = sql.related_tables & {name for link in links for name in _link_tables(link)}
-        parents = sa.select(*sql.pk).where(sql.key_in(keys) if reads_children else where)
-        counts = delete_children(connection, links, parents)
-        rows = connection.execute(sa.delete(sql.table).where(where)).rowcount
-    elif sql.python_rewrites:
-        rows = _rewrite_in_python(connection, sql, keys, as_of)
-        counts = {}
-    else:
-        rows = connection.execute(sa.update(sql.table).where(where).values(sql.values(as_of))).rowcount
-        counts = {}
-    if rows != len(keys):
-        # The keys were locked as pending: anything else means a concurrent writer got in between.
-        raise VerificationError(f"retention.{sql.rule.name}: batch changed {rows} rows, expected {len(keys)}")
-    return {"rows": rows, **counts}
+def _sizer(rule: RetentionRule, batch_size: int | None, bound: bool) -> SpanSizer:
+    """The rule's span sizer: a fixed size when one is given, else adaptive (capped on key-bound paths)."""
+    fixed = batch_size or rule.batch_size
+    ceiling = KEY_BOUND_CEILING if bound else SpanSizer.ceiling
+    if fixed:
+        return SpanSizer(fixed=min(fixed, ceiling) if bound else fixed)
+    target = rule.batch_seconds or SpanSizer.target
+    return SpanSizer(target=target, ceiling=ceiling)
 
 
-def _link_tables(link: ChildLink) -> list[str]:
-    """The child table of a link and every table below it."""
-    return [link.table.name, *(name for child in link.children for name in _link_tables(child))]
-
-
-def _rewrite_in_python(
-    connection: sa.Connection, sql: RuleSql, keys: list[tuple[Any, ...]], as_of: datetime
-) -> int:
-    """Rewrite a batch whose operators cannot run in the database: read, transform, write back by key."""
-    return rewrite_in_python(
-        connection, sql.table, sql.key_in(keys), sql.python_rewrites, sql.values(as_of), still=sql.pending
-    )
+def _end_print(fingerprint: Callable[[object], str], end: tuple[Any, ...] | None) -> str | None:
+    """A span end as a keyed fingerprint (None for an open end)."""
+    if end is None:
+        return None
+    return fingerprint(end[0] if len(end) == 1 else "\x1f".join(map(str, end)))
 
 
 def rule_entry(run: RetentionRun, result: RuleResult) -> LedgerEntry:

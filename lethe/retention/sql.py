@@ -111,6 +111,19 @@ class RuleSql:
             return self.pk[0] > last[0]
         return sa.tuple_(*self.pk) > sa.tuple_(*[sa.literal(v) for v in last])
 
+    def upto(self, last: tuple[Any, ...] | None) -> Predicate:
+        """Rows up to and including ``last`` in primary-key order (None: no upper bound)."""
+        if last is None:
+            return sa.true()
+        if len(self.pk) == 1:
+            return self.pk[0] <= last[0]
+        return sa.tuple_(*self.pk) <= sa.tuple_(*[sa.literal(v) for v in last])
+
+    def span(self, after: tuple[Any, ...] | None, upto: tuple[Any, ...] | None) -> Predicate:
+        """Rows of the span ``after < pk <= upto`` (``lethe.retention.spans``); an open end is None."""
+        parts = [p for p, end in ((self.after(after), after), (self.upto(upto), upto)) if end is not None]
+        return sa.and_(*parts) if parts else sa.true()
+
     def next_keys(self, last: tuple[Any, ...] | None, size: int, *, lock: bool) -> sa.Select[Any]:
         """The next batch's primary keys, in key order, locked for update on servers."""
         query = sa.select(*self.pk).where(self.pending, self.after(last)).order_by(*self.pk).limit(size)

@@ -1,4 +1,8 @@
-"""The batch journal: a whole default-size batch fits, references never collide, older journals are upgraded."""
+"""The batch journal: the largest batch fits, references never collide, older journals are upgraded.
+
+Journal v2 rows hold a batch's Merkle root and leaves (one blob); v1 rows (a fingerprint per key in JSON) made
+by earlier versions keep reaching the ledger and verifying after the upgrade.
+"""
 
 from __future__ import annotations
 
@@ -12,32 +16,49 @@ from sqlalchemy.dialects import mysql
 from support.databases import make_engine
 from support.retention import make_settings
 
-from lethe.crypto import fingerprinter
+from lethe.crypto import fingerprinter, key_id
 from lethe.errors import StoreError
+from lethe.ledger import merkle
 from lethe.ledger.chain import Ledger
-from lethe.ledger.journal import JOURNAL_TABLE, ensure_journal, journal_table, record_batch, transfer_pending
+from lethe.ledger.journal import (
+    JOURNAL_TABLE,
+    V2_COLUMNS,
+    ensure_journal,
+    journal_table,
+    record_batch,
+    transfer_pending,
+)
+from lethe.ledger.leaves import leaves_of_scalars, unpack
+from lethe.ledger.verify import verify_ledger
+from lethe.retention.spans import CEILING_ROWS
 
-FINGERPRINT = fingerprinter(b"k" * 32, "db.people")
+MASTER = b"k" * 32
+FINGERPRINT = fingerprinter(MASTER, "db.people")
 
 
-def record(engine: sa.Engine, table: sa.Table, prints: list[str] | None = None) -> int:
-    """One journalled batch, committed (as if the run died before copying it to the ledger)."""
-    prints = prints if prints is not None else [FINGERPRINT(1), FINGERPRINT(2)]
+def record(engine: sa.Engine, table: sa.Table, keys: list[int] | None = None) -> int:
+    """One journalled v2 batch, committed (as if the run died before copying it to the ledger)."""
+    keys = keys if keys is not None else [1, 2]
     with engine.begin() as connection:
         return record_batch(
             connection, table, run_id="r", flow="retention", rule="people", batch_no=1, action="delete",
-            policy_hash="0" * 64, counts={"rows": len(prints)}, fingerprints=prints, started_at=datetime.now(UTC),
+            policy_hash="0" * 64, counts={"rows": len(keys)}, leaves=leaves_of_scalars(MASTER, "db", "people", keys),
+            key_id=key_id(MASTER), span=(None, FINGERPRINT(keys[-1])), started_at=datetime.now(UTC),
         )  # fmt: skip
 
 
-def test_a_batch_of_six_thousand_fingerprints_fits(db_engine: sa.Engine) -> None:
-    # ~220 KB of JSON: more than MariaDB's TEXT (64 KiB) holds.
-    prints = [FINGERPRINT(i) for i in range(6000)]
+def test_the_largest_batch_fits_as_one_blob_with_its_root(db_engine: sa.Engine) -> None:
+    # 250,000 leaves of 16 bytes: 4 MB, far more than MariaDB's BLOB (64 KiB) holds.
+    keys = list(range(CEILING_ROWS))
     table = ensure_journal(db_engine)
-    journal_id = record(db_engine, table, prints)
+    journal_id = record(db_engine, table, keys)
     with db_engine.connect() as connection:
-        body = connection.execute(sa.select(table.c.body).where(table.c.id == journal_id)).scalar_one()
-    assert json.loads(body)["fingerprints"] == prints
+        row = connection.execute(sa.select(table).where(table.c.id == journal_id)).one()
+    leaves = leaves_of_scalars(MASTER, "db", "people", keys)
+    assert unpack(bytes(row.leaves)) == leaves and row.leaf_count == len(keys)
+    assert bytes(row.root) == merkle.root(leaves) and row.key_id == key_id(MASTER)
+    assert json.loads(row.table_counts) == {"rows": len(keys)}
+    assert "fingerprints" not in json.loads(row.body) and len(row.body) < 300
 
 
 def test_two_databases_under_one_store_name_share_a_ledger_without_losing_a_batch(
@@ -62,13 +83,15 @@ def test_two_databases_under_one_store_name_share_a_ledger_without_losing_a_batc
     assert marked == 2  # its own entry, not the other database's
 
 
-def old_journal(engine: sa.Engine) -> None:
-    """The journal as the first release made it (no uid, a TEXT body on MariaDB), with one unmarked row."""
+def old_journal(engine: sa.Engine, *, uid: bool = False) -> None:
+    """The journal as the first release made it (no uid, a TEXT body on MariaDB), or with ``uid`` as the
+    release before journal v2 made it (no root, no leaves), with one unmarked v1 row (fingerprints in JSON)."""
     md = sa.MetaData()
     columns = [
         sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in journal_table().c
     ]
-    old = sa.Table(JOURNAL_TABLE, md, *(c for c in columns if c.name != "uid"))
+    dropped = {*V2_COLUMNS, *(() if uid else ("uid",))}
+    old = sa.Table(JOURNAL_TABLE, md, *(c for c in columns if c.name not in dropped))
     old.c.body.type = sa.Text()
     old.create(engine)
     body = {
@@ -84,23 +107,32 @@ def old_journal(engine: sa.Engine) -> None:
         )  # fmt: skip
 
 
+@pytest.mark.parametrize("uid", [False, True], ids=["first-release", "before-v2"])
 def test_a_journal_of_an_earlier_version_is_upgraded_and_its_rows_still_reach_the_ledger(
-    db_engine: sa.Engine, tmp_path: Path
+    db_engine: sa.Engine, tmp_path: Path, uid: bool
 ) -> None:
-    old_journal(db_engine)
+    old_journal(db_engine, uid=uid)
 
+    # The first copy upgrades the journal itself (a store whose journal an older version made).
+    ledger = Ledger.from_settings(make_settings(tmp_path))
+    assert transfer_pending(db_engine, "db", ledger) == 1
     table = ensure_journal(db_engine)
     columns = {c["name"]: c["type"] for c in sa.inspect(db_engine).get_columns(JOURNAL_TABLE)}
-    assert "uid" in columns
+    assert {"uid", *V2_COLUMNS} <= set(columns)
     if db_engine.dialect.name in ("mysql", "mariadb"):
         assert isinstance(columns["body"], mysql.LONGTEXT)
-    record(db_engine, table, [FINGERPRINT(i) for i in range(6000)])  # fits once upgraded
+    record(db_engine, table, list(range(6000)))  # a v2 row beside the v1 one
 
-    ledger = Ledger.from_settings(make_settings(tmp_path))
-    assert transfer_pending(db_engine, "db", ledger) == 2
-    refs = [e.entry.details["journal"] for e in ledger.entries()]
-    assert refs[0] == "db:1" and refs[1].startswith("db:2:")  # the older row keeps its reference
+    assert transfer_pending(db_engine, "db", ledger) == 1
+    old, new = list(ledger.entries())
+    assert old.entry.details["journal"] == "db:1" and old.entry.fingerprints == (FINGERPRINT(0),)
+    assert new.entry.details["journal"].startswith("db:2:") and new.entry.fingerprints == ()
+    assert (
+        new.entry.details["root"] == merkle.root(leaves_of_scalars(MASTER, "db", "people", range(6000))).hex()
+    )
     assert ensure_journal(db_engine) is not None and transfer_pending(db_engine, "db", ledger) == 0
+    assert verify_ledger(ledger).ok
+    ledger._engine.dispose()
 
 
 def test_a_journal_the_role_cannot_alter_fails_with_the_statements_its_owner_must_run(tmp_path: Path) -> None:

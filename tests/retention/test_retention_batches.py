@@ -1,6 +1,7 @@
 """Retention batches on SQLite, PostgreSQL and MariaDB: their size, progress, and their evidence.
 
-Each batch and each rule is in the ledger (fingerprints, never values) and in the store's journal.
+Each batch and each rule is in the ledger (a Merkle root and counts, never keys or values) and in the store's
+journal (the root and the batch's leaves as one blob).
 
 As in ``test_retention.py``: a purpose-made table in a fresh database per test (``db_url``), enforced
 through ``lethe.retention.enforce`` against a real SQLite evidence ledger (fixtures in ``conftest.py``).
@@ -27,16 +28,18 @@ from support.retention import (
     summary_entries,
 )
 
-from lethe.crypto import fingerprint
+from lethe.crypto import fingerprint, key_id
+from lethe.ledger import merkle
 from lethe.ledger.chain import Ledger
 from lethe.ledger.journal import journal_ref
+from lethe.ledger.leaves import leaves_of, unpack
 from lethe.ledger.verify import verify_ledger
 from lethe.retention.enforce import enforce_rule
 from lethe.retention.plan import plan_rule
 from lethe.settings import Settings
 
 
-def test_each_batch_and_each_rule_is_in_the_ledger_with_fingerprints_never_values(
+def test_each_batch_and_each_rule_is_in_the_ledger_with_its_merkle_root_never_keys_or_values(
     db_url: str, db_engine: sa.Engine, settings: Settings, tmp_path: Path, new_run: NewRun
 ) -> None:
     accounts = sa.Table(
@@ -69,10 +72,21 @@ def test_each_batch_and_each_rule_is_in_the_ledger_with_fingerprints_never_value
     assert [row.ledger_seq for row in journal] == [e.seq for e in batches]
     assert [e.entry.counts["rows"] for e in batches] == [4, 4, 2]
     assert all(e.entry.run_id == run.run_id and e.entry.action == "delete" for e in batches)
-    fingerprints = [fp for e in batches for fp in e.entry.fingerprints]
+    # Nothing per key in the ledger: each entry names its batch's root, leaf count and master key id.
     master = bytes.fromhex(MASTER_KEY_HEX)
-    assert fingerprints == [fingerprint(master, "db.accounts", lg) for lg in logins]
-    assert all(fp.startswith("fp1:") for fp in fingerprints)
+    assert all(e.entry.fingerprints == () for e in batches)
+    assert [e.entry.details["leaf_count"] for e in batches] == [4, 4, 2]
+    assert {e.entry.details["key_id"] for e in batches} == {key_id(master)}
+    # The journal holds the sorted leaves of exactly the batch's keys, and the root over them.
+    spans = [logins[0:4], logins[4:8], logins[8:10]]
+    for row, entry, span in zip(journal, batches, spans, strict=True):
+        leaves = leaves_of(master, "db", "accounts", [(lg,) for lg in span])
+        assert unpack(bytes(row.leaves)) == leaves and bytes(row.root) == merkle.root(leaves)
+        assert entry.entry.details["root"] == merkle.root(leaves).hex()
+        assert (
+            entry.entry.details["span_last"] == fingerprint(master, "db.accounts", span[-1])
+            or span is spans[-1]
+        )
     assert summary.seq > batches[-1].seq
     assert (summary.entry.outcome, summary.entry.action) == ("completed", "retention.delete")
     assert {k: summary.entry.counts[k] for k in ("applied", "batches", "remaining")} == {
