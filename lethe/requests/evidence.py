@@ -23,18 +23,22 @@ closed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from lethe.crypto import key_id
 from lethe.errors import LedgerError, LetheError, StoreError, SubjectNotFoundError
+from lethe.ledger import merkle
 from lethe.ledger.chain import Ledger
 from lethe.ledger.entry import LedgerEntry
-from lethe.ledger.journal import ensure_journal, find_entry, record_entry, transfer_pending
+from lethe.ledger.journal import ensure_journal, find_entry, leaf_columns, record_entry, transfer_pending
+from lethe.ledger.leaves import leaves_of, leaves_of_scalars
 from lethe.requests.register import RequestError, close_request, state_engine, type_name
 from lethe.requests.tracking import identifier_fingerprint
 from lethe.settings import Settings
@@ -72,6 +76,42 @@ def recover_evidence(ledger: Ledger, stores: Stores, names: Iterable[str]) -> No
             raise StoreError(f"store {name}: cannot read its journal ({type_name(exc)})") from None
 
 
+@dataclass(frozen=True)
+class ChangeLeaves:
+    """The keyed leaves (``lethe.ledger.leaves``) of the primary keys a request changed in one store."""
+
+    leaves: list[bytes]  # sorted, of every table (each table's leaves are keyed by its own key)
+    tables: dict[str, int]  # table name -> its leaves
+    key_id: str  # of the master key the leaves are keyed with
+
+    def details(self) -> dict[str, str | int]:
+        """What the ledger entry says of them (as a retention batch's entry): root, count, key id, tables."""
+        return {
+            "root": merkle.root(self.leaves).hex(),
+            "leaf_count": len(self.leaves),
+            "key_id": self.key_id,
+            "tables": ",".join(sorted(self.tables)),
+        }
+
+
+def change_leaves(settings: Settings, store: str, keys: Mapping[str, Sequence[Any]]) -> ChangeLeaves:
+    """The leaves of the keys changed per table of ``store`` (a key: a bare value, or a tuple of columns)."""
+    master = settings.require_master_key()
+    leaves: set[bytes] = set()
+    tables: dict[str, int] = {}
+    for table, values in keys.items():
+        if not values:
+            continue
+        made = (
+            leaves_of(master, store, table, values)
+            if isinstance(values[0], tuple)
+            else leaves_of_scalars(master, store, table, values)
+        )
+        tables[table] = len(set(made))
+        leaves.update(made)
+    return ChangeLeaves(sorted(leaves), tables, key_id(master))
+
+
 def journal_change(
     connection: sa.Connection,
     table: sa.Table,
@@ -79,9 +119,18 @@ def journal_change(
     *,
     part: int = 1,
     match: Sequence[str] = (),
+    leaves: ChangeLeaves | None = None,
 ) -> None:
-    """Journal a request's change in the transaction that makes it, as the last statement before its commit."""
-    record_entry(connection, table, entry, part=part, match=match)
+    """Journal a request's change in the transaction that makes it, as the last statement before its commit.
+
+    With ``leaves`` the row holds them (root, count, blob) and the entry names their root, count, key id and
+    tables, so ``lethe ledger prove`` can prove each key the request changed.
+    """
+    evidence = None
+    if leaves is not None:
+        entry = replace(entry, details={**entry.details, **leaves.details()})
+        evidence = leaf_columns(leaves.tables, leaves.leaves, leaves.key_id)
+    record_entry(connection, table, entry, part=part, match=match, evidence=evidence)
     if _before_commit is not None:
         _before_commit(entry.flow)
 

@@ -77,6 +77,7 @@ from lethe.requests.evidence import (
     CompletedEarlier,
     GroupCopy,
     answer_completed_earlier,
+    change_leaves,
     copy_evidence,
     identifier_prints,
     journal_change,
@@ -204,6 +205,7 @@ def erase_subject(
             journal_change(
                 connection, journals[part.store], receipt_entry(policy, receipt, action),
                 part=names.index(part.store) + 1, match=identifier_prints(settings, subject, named),
+                leaves=change_leaves(settings, part.store, part.keys),
             )  # fmt: skip
 
         try:
