@@ -40,7 +40,7 @@ from lethe.ledger.entry import LedgerEntry
 from lethe.ledger.journal import ensure_journal, find_entry, leaf_columns, record_entry, transfer_pending
 from lethe.ledger.leaves import leaves_of, leaves_of_scalars
 from lethe.requests.register import RequestError, close_request, state_engine, type_name
-from lethe.requests.tracking import identifier_fingerprint
+from lethe.requests.tracking import RegisterBatch, identifier_fingerprint
 from lethe.settings import Settings
 from lethe.stores.engines import Stores
 
@@ -160,7 +160,8 @@ class GroupCopy:
     Made before the first request changes anything (``prepare_evidence``: the ledger takes entries, what
     earlier runs left is copied; ``journal=False`` for a dry run). Each request calls ``committed`` after
     its commit, which copies the pending rows when the last copy is ``every`` seconds old; the queue calls
-    ``flush`` at its end (and when it stops early), which copies what is left.
+    ``flush`` at its end (and when it stops early), which copies what is left. With ``register`` (the
+    queue's ``RegisterBatch``) each copy is followed by closing the requests handled since.
     """
 
     def __init__(
@@ -173,9 +174,10 @@ class GroupCopy:
         journal: bool = True,
         every: float = GROUP_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        register: RegisterBatch | None = None,
     ) -> None:
         self.ledger, self.stores, self.names, self.flow = ledger, stores, list(names), flow
-        self.every, self._clock = every, clock
+        self.every, self._clock, self.register = every, clock, register
         self.journals = prepare_evidence(ledger, stores, self.names, journal=journal)
         self.pending = 0  # requests committed since the last copy
         self.copies = 0  # group copies made that found something to copy
@@ -190,12 +192,15 @@ class GroupCopy:
             self.flush()
 
     def flush(self) -> None:
-        """Copy every pending journal row of the stores into the ledger now."""
+        """Copy every pending journal row of the stores into the ledger now, then close the requests the
+        ``register`` batch holds (their evidence is in the ledger first)."""
         self._last = self._clock()
         if self.pending:
             self.pending = 0
             self.copies += 1
             _copy_committed(self.ledger, self.stores, self.names, self.flow)
+        if self.register is not None:
+            self.register.flush()
 
 
 def identifier_prints(settings: Settings, subject: str, identifiers: Iterable[object]) -> list[str]:

@@ -84,7 +84,7 @@ from lethe.requests.evidence import (
     prepare_evidence,
     remembering,
 )
-from lethe.requests.tracking import key_fingerprint, resolve_for_request, track_request
+from lethe.requests.tracking import SubjectRef, key_fingerprint, resolve_for_request, track_request
 from lethe.settings import Settings
 from lethe.stores.engines import Stores
 
@@ -122,6 +122,7 @@ def erase_subject(
     setup: ErasureSetup | None = None,
     request_id: str | None = None,
     evidence: GroupCopy | None = None,
+    resolved: SubjectRef | None = None,
 ) -> ErasureReceipt:
     """Erase one subject as the policy says (or only plan it with ``dry_run``); see the module docstring.
 
@@ -129,7 +130,9 @@ def erase_subject(
     ``prepare_erasure``) saves reflecting the graph again when erasing many subjects. ``request_id`` names
     the open request this attempt continues (default: the subject's open erasure request, if any).
     ``evidence`` is the group copy of a queue (``lethe.requests.erasure.queue``): prepared once for the
-    queue, it copies the journal rows into the ledger in groups rather than right after this commit.
+    queue, it copies the journal rows into the ledger in groups rather than right after this commit, and
+    its register batch opened the subject's request and closes it with the group. ``resolved`` is the
+    subject the queue found by ``identifier`` (in clear) when it opened the requests: not resolved again.
     """
     started = datetime.now(UTC)
     action = "erase.plan" if dry_run else "erase"
@@ -146,8 +149,9 @@ def erase_subject(
         flow=ERASURE_FLOW, action="erase", in_clear=lambda text: resolve_key(setup, text, tokens=False),
         key_print=lambda key: key_fingerprint(policy, settings, subject, key),
     )  # fmt: skip
+    batch = evidence.register if evidence is not None else None
     try:
-        ref = resolve_for_request(
+        ref = resolved or resolve_for_request(
             policy, stores, settings, subject, identifier, request_type="erasure", ledger=ledger,
             run_id=run_id, flow=ERASURE_FLOW, action=action, register=not dry_run, started_at=started,
             resolve=resolve, request_id=request_id,
@@ -179,7 +183,7 @@ def erase_subject(
         if not dry_run:
             with track_request(
                 settings, "erasure", subject, ref.key_fingerprint, received_at=received_at,
-                request_id=request_id,
+                request_id=request_id, batch=batch,
             ) as req:  # fmt: skip
                 req.finish("refused", f"blocked: {', '.join(h.flag for h in plan.blocked)} ({HOLD_REASON})")
                 refused_id = req.id
@@ -190,8 +194,9 @@ def erase_subject(
     if confirm is not None and not confirm(plan):
         return finish("cancelled", None, None)
     with track_request(
-        settings, "erasure", subject, ref.key_fingerprint, received_at=received_at, request_id=request_id
-    ) as request:
+        settings, "erasure", subject, ref.key_fingerprint, received_at=received_at, request_id=request_id,
+        batch=batch,
+    ) as request:  # fmt: skip
 
         def journal(connection: sa.Connection, part: StorePart) -> None:
             """The store's part of the receipt, journalled in the store's transaction."""

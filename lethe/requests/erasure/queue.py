@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from lethe.errors import (
     AmbiguousSubjectError,
     LetheError,
@@ -43,14 +45,17 @@ from lethe.ledger.chain import Ledger
 from lethe.policy.model import Policy
 from lethe.requests.erasure.apply import ErasureBlockedError
 from lethe.requests.erasure.erase import UnverifiedErasureError, erase_subject
-from lethe.requests.erasure.plan import ERASURE_FLOW, prepare_erasure
+from lethe.requests.erasure.plan import ERASURE_FLOW, ErasureSetup, prepare_erasure, resolve_key
 from lethe.requests.evidence import GROUP_SECONDS, GroupCopy
+from lethe.requests.register import type_name
+from lethe.requests.tracking import RegisterBatch, SubjectRef, key_fingerprint
 from lethe.settings import Settings
 from lethe.stores.engines import Stores
 
 MAX_IDENTIFIER = 320  # as a flow's subject_id: the longest email address
 REFUSED = ("blocked", "not-found", "ambiguous")
 FAILED = ("failed", "unverified")
+CHUNK = 200  # subjects found, and their requests opened, ahead of erasing them
 
 
 def parse_subjects(text: str) -> list[tuple[int, str]]:
@@ -176,24 +181,30 @@ def erase_queue(
         raise ParameterError("a queue needs one line number per identifier")
     queue = list(zip(numbers, identifiers, strict=True))
     setup = prepare_erasure(policy, stores, settings, subject)
+    register = None if dry_run else RegisterBatch(settings, "erasure", subject, received_at=received_at)
     evidence = GroupCopy(
-        ledger, setup.stores, setup.store_order(), ERASURE_FLOW, journal=not dry_run, every=every
-    )
+        ledger, setup.stores, setup.store_order(), ERASURE_FLOW, journal=not dry_run, every=every,
+        register=register,
+    )  # fmt: skip
     items: list[QueueItem] = []
     try:
-        for line, identifier in queue:
-            started = time.perf_counter()
-            try:
-                receipt = erase_subject(
-                    policy, stores, settings, subject, identifier, ledger=ledger, run_id=run_id,
-                    dry_run=dry_run, received_at=received_at, setup=setup, evidence=evidence,
-                )  # fmt: skip
-                item = QueueItem(line, receipt.outcome, receipt.key_fingerprint, receipt.request_id)
-            except (SubjectError, VerificationError, StoreError) as exc:
-                item = QueueItem(line, *_refusal(exc))
-            items.append(replace(item, seconds=time.perf_counter() - started))
-            if progress is not None:
-                progress(items[-1])
+        for at in range(0, len(queue), CHUNK):
+            chunk = queue[at : at + CHUNK]
+            found = {} if register is None else _open_ahead(setup, register, chunk)
+            for line, identifier in chunk:
+                started = time.perf_counter()
+                try:
+                    receipt = erase_subject(
+                        policy, stores, settings, subject, identifier, ledger=ledger, run_id=run_id,
+                        dry_run=dry_run, received_at=received_at, setup=setup, evidence=evidence,
+                        resolved=found.get(line),
+                    )  # fmt: skip
+                    item = QueueItem(line, receipt.outcome, receipt.key_fingerprint, receipt.request_id)
+                except (SubjectError, VerificationError, StoreError) as exc:
+                    item = QueueItem(line, *_refusal(exc))
+                items.append(replace(item, seconds=time.perf_counter() - started))
+                if progress is not None:
+                    progress(items[-1])
     except BaseException:
         # The error that stops the queue matters more than a failed copy: the next run copies what is left.
         with suppress(LetheError):
@@ -202,6 +213,30 @@ def erase_queue(
     evidence.flush()
     counts = Counter(item.outcome for item in items)
     return QueueSummary(subject, run_id, dry_run, tuple(items), evidence.copies, dict(sorted(counts.items())))
+
+
+def _open_ahead(
+    setup: ErasureSetup, register: RegisterBatch, chunk: Sequence[tuple[int, str]]
+) -> dict[int, SubjectRef]:
+    """Find the chunk's subjects (in clear, on one connection) and open their requests in one transaction.
+
+    Only subjects found in clear: one found by nobody, by several or only through a token of the identifier
+    (pseudonymised, perhaps by an earlier run) goes the single way, which records or answers it.
+    """
+    found: dict[int, SubjectRef] = {}
+    try:
+        with setup.stores.engine(setup.identity.entry.store).connect() as connection:
+            for line, identifier in chunk:
+                try:
+                    key = resolve_key(setup, identifier, connection, tokens=False)
+                except SubjectError:
+                    continue
+                fingerprint = key_fingerprint(setup.policy, setup.settings, setup.subject, key)
+                found[line] = SubjectRef(setup.subject, key, fingerprint)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"finding the queue's subjects failed ({type_name(exc)})") from None
+    register.open_for([ref.key_fingerprint for ref in found.values()])
+    return found
 
 
 def _refusal(exc: LetheError) -> tuple[str, str | None, str | None, str]:
