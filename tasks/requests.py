@@ -26,6 +26,7 @@ from lethe.ledger.chain import Ledger
 from lethe.policy.loading import load_policy
 from lethe.policy.model import Policy
 from lethe.requests.erasure.erase import ErasureBlockedError, erase_subject
+from lethe.requests.erasure.queue import erase_queue
 from lethe.requests.export.archive import export_subject
 from lethe.requests.rectification import lift_restriction, rectify_subject, restrict_subject
 from lethe.settings import Settings, load_settings
@@ -145,6 +146,37 @@ def erase_task(
             }
 
         return _answered("erasure", run)
+
+
+@task(name="erase-subjects", cache_policy=NO_CACHE, persist_result=False)
+def erase_queue_task(
+    policy_path: str,
+    subject: str,
+    queue: Sequence[tuple[int, str]],
+    dry_run: bool,
+    received: datetime | None,
+) -> dict[str, Any]:
+    """Erase (or plan erasing) a queue of (position, identifier), each alone; return counts per outcome and,
+    per position, its outcome, key fingerprint and request (never an identifier)."""
+    with request_context(policy_path) as ctx:
+        summary = erase_queue(
+            ctx.policy, ctx.stores, ctx.settings, subject, [i for _, i in queue], lines=[n for n, _ in queue],
+            ledger=ctx.ledger, run_id=_run_id(), dry_run=dry_run, received_at=received,
+        )  # fmt: skip
+    if summary.refused or summary.failed:
+        get_run_logger().warning(
+            "erasure queue: %d refused, %d failed of %d", summary.refused, summary.failed, len(summary.items)
+        )
+    outcome = "dry-run" if dry_run else "completed" if not (summary.refused or summary.failed) else "partial"
+    return {
+        "outcome": outcome,
+        "subjects": len(summary.items),
+        "counts": summary.counts,
+        "queue": {
+            str(item.line): f"{item.outcome} {item.key_fingerprint or '-'} {item.request_id or ''}".strip()
+            for item in summary.items
+        },
+    }
 
 
 @task(name="rectify-subject", cache_policy=NO_CACHE, persist_result=False)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -60,10 +60,16 @@ CHUNK = 200  # subjects found, and their requests opened, ahead of erasing them
 
 def parse_subjects(text: str) -> list[tuple[int, str]]:
     """The identifiers of a queue's text with their line numbers; ParameterError for a malformed queue."""
+    return check_queue(enumerate(text.splitlines(), start=1))
+
+
+def check_queue(numbered: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Numbered identifiers, stripped, blanks skipped, refused whole (ParameterError naming the numbers)
+    when one is malformed (see the module docstring) or none is left."""
     problems: dict[str, list[int]] = {}
-    seen: dict[str, int] = {}
+    seen: set[str] = set()
     queue: list[tuple[int, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in numbered:
         identifier = line.strip()
         if not identifier:
             continue
@@ -79,7 +85,7 @@ def parse_subjects(text: str) -> list[tuple[int, str]]:
         if problem is not None:
             problems.setdefault(problem, []).append(number)
             continue
-        seen[identifier] = number
+        seen.add(identifier)
         queue.append((number, identifier))
     if problems:
         raise ParameterError(
