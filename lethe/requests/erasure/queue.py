@@ -9,8 +9,11 @@ or repeats an earlier line. All subjects are of one kind (``--subject-type``).
 
 ``erase_queue`` prepares once for the whole queue (policy checks, reflection and the subject graph:
 ``prepare_erasure``; the ledger's writability and the recovery of what an interrupted run journalled:
-``evidence.GroupCopy``), then erases each subject with ``erase_subject``: its own store transactions,
-request and receipt, exactly as one ``lethe erase`` would. A subject refused (a hold flag, nobody found, an
+``evidence.GroupCopy``), then works through the queue a chunk (``CHUNK``) at a time: it finds the chunk's
+subjects in clear and opens (or continues) their requests in one register transaction
+(``tracking.RegisterBatch``), then erases each subject with ``erase_subject``: its own store transactions,
+journal row (with the keyed leaves of the keys it changed) and receipt, as one ``lethe erase`` would; its
+request is closed with the next group copy. A subject refused (a hold flag, nobody found, an
 ambiguous identifier) or failed (rolled back, or committed but not verified, or a store error) is recorded
 as such and the queue goes on with the next one. The journal rows of completed erasures are copied into the
 ledger in groups (every ``GROUP_SECONDS`` and at the end). An error that concerns the whole run (the ledger,
