@@ -2,7 +2,8 @@
 
 Good subjects are erased each in its own transaction, a held and a missing one are refused alone, the
 summary counts them without an identifier, and each erased subject has its journalled ledger entry (copied
-in groups) whose root covers a keyed leaf of every key the erasure changed.
+in groups) whose root covers a keyed leaf of every key the erasure changed; a rectification journals the leaf
+of the row it changed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 
 import sqlalchemy as sa
 from support.retention import journal_rows
-from support.shop import DELETED, MASTER_KEY, Shop, fingerprint_of, full_customer
+from support.shop import DELETED, MASTER_KEY, Shop, fingerprint_of, full_customer, rectify
 
 from lethe.ledger import merkle
 from lethe.ledger.leaves import leaves_of_scalars, unpack
@@ -132,3 +133,28 @@ def test_a_dry_run_queue_changes_and_registers_nothing(shop: Shop) -> None:
     assert journal_rows(shop.engine) == []
     assert register_rows(shop) == []
     assert sorted(e.entry.action for e in shop.entries()) == ["erase.plan"] * 3
+
+
+def test_group_copies_follow_the_clock(shop: Shop) -> None:
+    """Without a wait between copies every commit is copied at once; a long wait copies once, at the end."""
+    good = [email for _, email in customers(shop, 3)]
+
+    each = queue(shop, good[:2], every=0.0)
+    assert each.group_copies == 2 and all(r.ledger_seq is not None for r in journal_rows(shop.engine))
+
+    once = queue(shop, [*good[2:], MISSING], every=3600.0)
+    assert once.group_copies == 1 and once.counts == {"completed": 1, "not-found": 1}
+    assert len([e for e in shop.entries() if e.entry.outcome == "completed"]) == 3
+
+
+def test_a_rectification_journals_the_leaf_of_the_row_it_changed(shop: Shop) -> None:
+    email = shop.one("SELECT email FROM customers WHERE id = 9")
+
+    rectify(shop, email, {"phone": "+44 20 7946 0999"})
+
+    (row,) = journal_rows(shop.engine)
+    assert unpack(bytes(row.leaves)) == leaves_of_scalars(MASTER_KEY, "shop", "customers", [9])
+    assert (row.leaf_count, json.loads(row.table_counts)) == (1, {"customers": 1})
+    (entry,) = shop.entries()
+    assert entry.entry.details["root"] == merkle.root(unpack(bytes(row.leaves))).hex()
+    assert (entry.entry.details["tables"], entry.entry.details["key_id"]) == ("customers", row.key_id)
