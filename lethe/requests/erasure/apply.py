@@ -305,9 +305,22 @@ def _unlink_children(
     """Detach (nullable key) or delete (NOT NULL key) the rows of other tables pointing at doomed rows."""
     if len(item.key) != 1:
         raise SchemaMismatchError(f"{item.name}: a table with children needs a single-column primary key")
-    keys = list(connection.execute(sa.select(item.key[0]).where(where)).scalars())
     changed: dict[str, list[Any]] = {}
-    for label, n in _unlink(connection, list(item.links), item.table, keys, changed).items():
+    if connection.dialect.name in ("postgresql", "sqlite") and all(link.detach for link in item.links):
+        # Only detaching: one UPDATE per link through a subquery of the parents, no keys read first
+        # (MariaDB cannot semi-join a single-table UPDATE: it gets the parents' keys as values below).
+        counts: dict[str, int] = {}
+        for link in item.links:
+            parents = sa.select(item.table.c[link.parent_column]).where(where)
+            detached = changing(
+                connection, link.table, link.fk_column.in_(parents), {link.fk_column.name: None}
+            )
+            changed.setdefault(link.table.name, []).extend(detached)
+            counts[link.label] = counts.get(link.label, 0) + len(detached)
+    else:
+        keys = list(connection.execute(sa.select(item.key[0]).where(where)).scalars())
+        counts = _unlink(connection, list(item.links), item.table, keys, changed)
+    for label, n in counts.items():
         table, _, kind = label.partition(" (")
         name = f"{item.entry.store}.{table}"
         if kind == "detach)":
