@@ -33,6 +33,11 @@ transaction journals its part of the erasure (``lethe_journal``) before it commi
 rows are copied into the ledger, so a crash in between loses no evidence: the next run on the store copies
 them. A retry whose subject is no longer found, while the journal holds an erasure the identifier named,
 is answered ``completed-earlier`` (its request, left open by the interrupted run, is closed), not "not found".
+Each store's journal row also holds the keyed leaves (``lethe.ledger.leaves``) of every primary key the
+statements changed there (they hand the keys back: RETURNING, or the keys locked first on MariaDB's
+UPDATE), sorted into one blob with their Merkle root, which the entry names with the leaf count, key id
+and tables. In a queue (``lethe.requests.erasure.queue``) the evidence is prepared once and the rows are
+copied into the ledger in groups (``evidence.GroupCopy``).
 
 The ledger gets one entry per call, or per store for a real erasure: flow ``erasure``, action ``erase``
 (``erase.plan`` for a dry run), outcome ``completed`` (the journalled part of a store, checks 1-3 passed),
