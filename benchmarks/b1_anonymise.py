@@ -1,8 +1,9 @@
 """B1: anonymise the expired 40% of a ``people`` table: HMAC token, NULL, date generalised to the year.
 
-Lethe: a policy rule enforced by ``lethe.retention.enforce.enforce_rule`` (5,000-row batches, the default: lock
-the keys, one set-based UPDATE, journal row, commit, ledger entry; a count before and after). Baselines, each
-on a fresh copy of the same data:
+Lethe: a policy rule enforced by ``lethe.retention.enforce.enforce_rule`` (adaptive key spans, the default: per
+span one set-based ``UPDATE ... RETURNING`` (on MariaDB a locking SELECT of the span's pending keys, then the
+UPDATE), the keys' leaves and Merkle root in the journal row, commit; ledger entries copied in groups; a
+verifying count after). Baselines, each on a fresh copy of the same data:
 
 * ``one UPDATE``: one hand-written set-based ``UPDATE ... WHERE created_at < cutoff`` with the very same
   in-database expressions (the operators' ``sql()``: equal work per row).

@@ -2,12 +2,14 @@
 
 ``session_events.session_id`` is a NOT NULL foreign key (indexed), so the children must go first.
 
-Lethe: a ``delete`` rule enforced by ``lethe.retention.enforce.enforce_rule`` (5,000 parents per batch, the default:
-lock the keys, delete their children, delete them, journal row, commit, ledger entry). Baseline, on a fresh
-copy of the same data: the two statements a person would write, in one transaction: the children of the
-expired sessions, then the expired sessions. Each engine gets its idiomatic form: ``IN (SELECT ...)`` on
-SQLite and PostgreSQL (a semi-join there), a multi-table ``DELETE ... JOIN`` on MariaDB (whose single-table
-``DELETE ... IN (SELECT ...)`` cannot use a semi-join before 11.1).
+Lethe: a ``delete`` rule enforced by ``lethe.retention.enforce.enforce_rule`` (adaptive key spans, the
+default: per span the children deleted by one statement selecting their parents through the span and the
+pending predicate, then ``DELETE ... RETURNING`` of the parents, leaves and root in the journal row, commit;
+ledger entries copied in groups). Baseline, on a fresh copy of the same data: the two statements a person
+would write, in one transaction: the children of the expired sessions, then the expired sessions. Each
+engine gets its idiomatic form: ``IN (SELECT ...)`` on SQLite and PostgreSQL (a semi-join there), a
+multi-table ``DELETE ... JOIN`` on MariaDB (whose single-table ``DELETE ... IN (SELECT ...)`` cannot use a
+semi-join before 11.1).
 """
 
 from __future__ import annotations

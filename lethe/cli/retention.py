@@ -88,7 +88,11 @@ _as_of = click.option(
     "--as-of", "as_of", help="Instant to judge expiry at (ISO 8601 with zone); default now."
 )
 _rules = click.option("--rule", "rules", multiple=True, help="Only this rule (repeatable); default all.")
-_batch = click.option("--batch-size", type=click.IntRange(1, 1_000_000), help="Rows per transaction.")
+_batch = click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1_000_000),
+    help="Fixed span: rows of the primary-key index per transaction (default: adaptive, ~0.5 s each).",
+)
 _allow_future = click.option(
     "--allow-future", is_flag=True, help="Accept an --as-of later than now (expires rows early)."
 )

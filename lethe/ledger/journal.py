@@ -14,14 +14,16 @@ retention batch's row (journal v2, ``record_batch``) holds the batch's evidence 
 (JSON, the rows changed per table: ``rows`` for the rule's table, one label per child table), ``key_id`` (of
 the master key, ``lethe.crypto.key_id``), ``leaf_count``, ``root`` (32 bytes, RFC 9162 Merkle root over the
 sorted leaves) and ``leaves`` (the sorted 16-byte leaves concatenated, ``lethe.ledger.leaves``); its ``body``
-is small JSON: ``{"v": 2, "span": [first, last], "counts": ..., "started_at", "ended_at"}`` with the span's
-ends as keyed fingerprints. Nothing per key is in JSON. Rows of version 1 (``body`` holding counts and one
-fingerprint per key, no root) are still copied as they were. ``transfer_pending`` copies every kind: one
-ledger entry per row, all pending rows in one ledger transaction (a group commit), marked in one UPDATE.
+is small JSON: ``{"v": 2, "span": [after, upto], "counts": ..., "started_at", "ended_at"}`` with the span's
+ends as keyed fingerprints (null for an open end). Its ledger entry's details carry ``root`` (hex),
+``leaf_count``, ``key_id``, ``span_after``, ``span_upto``, ``batch`` and the ``journal`` reference. Nothing
+per key is in JSON. Rows of version 1 (``body`` holding counts and one fingerprint per key, no root) are
+still copied as they were. ``transfer_pending`` copies every kind: one ledger entry per row, all pending
+rows in one ledger transaction (a group commit), marked in one UPDATE.
 
 The table ``lethe_journal`` is created in the store on the first enforcing run or request that changes it
 (Lethe's only tables in a user's database besides the restriction register and ``lethe_`` lock files on
-SQLite). It holds counts and keyed fingerprints, never values.
+SQLite). It holds counts, keyed fingerprints and keyed leaves, never values.
 Each row has a random ``uid``, part of the reference the ledger entry carries: several databases may share one
 ledger under the same store name, and their journal ids collide. A journal made by an earlier version is
 upgraded in place (``uid`` and the v2 columns added; MariaDB's ``body`` widened to LONGTEXT); its older rows
@@ -292,10 +294,10 @@ def _entry(store: str, row: sa.Row[Any]) -> LedgerEntry:
         return replace(entry, details={**entry.details, **reference})
     details: dict[str, str | int | None] = {**reference, "batch": row.batch_no}
     if body.get("v") == 2:
-        first, last = body["span"]
+        after, upto = body["span"]
         details.update(
             root=bytes(row.root).hex(), leaf_count=int(row.leaf_count), key_id=row.key_id,
-            span_first=first, span_last=last,
+            span_after=after, span_upto=upto,
         )  # fmt: skip
     return LedgerEntry(
         run_id=row.run_id,

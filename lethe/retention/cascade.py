@@ -121,3 +121,45 @@ def delete_children(
 def _chunks(keys: list[Any], size: int = 10_000) -> list[list[Any]]:
     """Keys in lists short enough for every driver's limit on bound parameters."""
     return [keys[i : i + size] for i in range(0, len(keys), size)]
+
+
+def delete_children_of(
+    connection: sa.Connection, links: list[ChildLink], parent: sa.Table, where: sa.ColumnElement[bool]
+) -> dict[str, int]:
+    """Delete or detach the children of the rows of ``parent`` that ``where`` selects, in SQL (deepest first).
+
+    The children's statements select their parents themselves, so no key is read into Python: ``IN (SELECT
+    ... FOR UPDATE)`` on PostgreSQL (the parents stay locked until their own DELETE), ``IN (SELECT ...)`` on
+    SQLite (one writer), a multi-table ``DELETE``/``UPDATE`` joined to the parent on MariaDB (whose
+    single-table form scans the child table for an ``IN`` subquery). ``where`` must not read a child table:
+    deleting children would change it (callers bind keys then, ``delete_children``). Links with children of
+    their own, and a table's references to itself, go through ``delete_children`` with the parents as a subquery.
+    """
+    dialect = connection.dialect.name
+    counts: dict[str, int] = {}
+    for link in links:
+        column = parent.c[link.parent_column]
+        if link.children or link.table is parent:  # grandchildren, or a table that points at itself
+            below = delete_children(connection, [link], sa.select(*parent.primary_key.columns).where(where))
+            for label, m in below.items():
+                counts[label] = counts.get(label, 0) + m
+            continue
+        if dialect in ("mysql", "mariadb"):
+            joined = (link.fk_column == column, where)
+            statement: sa.Delete | sa.Update = (
+                sa.update(link.table).where(*joined).values({link.fk_column.name: None})
+                if link.detach
+                else sa.delete(link.table).where(*joined)
+            )
+        else:
+            parents = sa.select(column).where(where)
+            if dialect != "sqlite":
+                parents = parents.with_for_update()
+            inside = link.fk_column.in_(parents)
+            statement = (
+                sa.update(link.table).where(inside).values({link.fk_column.name: None})
+                if link.detach
+                else sa.delete(link.table).where(inside)
+            )
+        counts[link.label] = counts.get(link.label, 0) + int(connection.execute(statement).rowcount)
+    return counts

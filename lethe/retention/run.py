@@ -56,7 +56,8 @@ class RetentionRun:
 
 
 def rows_per_batch(rule: RetentionRule, override: int | None) -> int:
-    """Rows per batch: the override, else the rule's ``batch_size``, else the default."""
+    """Rows per batch as a plan estimates batches: the override, else the rule's ``batch_size``, else the
+    default (enforcing adapts its spans when neither is set: ``lethe.retention.spans``)."""
     return override or rule.batch_size or DEFAULT_BATCH_SIZE
 
 

@@ -9,9 +9,12 @@ the pending predicate that hands back the keys it changed:
 * MariaDB: ``DELETE ... RETURNING pk``; its UPDATE has no RETURNING, so the span's pending keys are locked
   (``SELECT ... FOR UPDATE``), then one UPDATE over the same span and predicate, whose row count must equal
   the locked keys (anything else means a concurrent writer got in, and the batch fails);
-* deletes with child rows: the parents' pending keys are locked first, children deleted or detached through
-  them (``lethe.retention.cascade``), then the parents; rewrites computed in Python lock the keys too and write
-  back by key (the *key-bound* paths, whose spans stay below ``KEY_BOUND_CEILING`` rows).
+* deletes with child rows: children first, deleted or detached by statements that select their parents
+  through the span and the pending predicate (``lethe.retention.cascade.delete_children_of``; parents locked
+  on PostgreSQL, joined on MariaDB), then ``DELETE ... RETURNING`` of the parents. When the predicate reads a
+  child table (``latest_of`` a child's column), deleting children would change it: the parents' pending keys
+  are locked and bound first. Rewrites computed in Python lock the keys too and write back by key (the
+  *key-bound* paths, whose spans stay below ``KEY_BOUND_CEILING`` rows).
 
 ``SpanSizer`` adapts the span: it aims at ``target`` seconds per batch (default 0.5 s) between ``floor`` and
 ``ceiling`` rows of the index, so a fast engine makes few round trips and a busy one keeps its locks short. A
@@ -30,7 +33,7 @@ import sqlalchemy as sa
 
 from lethe.errors import VerificationError
 from lethe.operators.apply import rewrite_in_python
-from lethe.retention.cascade import ChildLink, delete_children
+from lethe.retention.cascade import ChildLink, delete_children, delete_children_of
 from lethe.retention.sql import RuleSql
 
 TARGET_SECONDS = 0.5
@@ -127,16 +130,19 @@ def reads_children(sql: RuleSql, links: Sequence[ChildLink]) -> bool:
 def _delete_with_children(
     connection: sa.Connection, sql: RuleSql, links: list[ChildLink], where: sa.ColumnElement[bool]
 ) -> tuple[list[Any], dict[str, int]]:
-    """Children first, through the parents' locked pending keys, then the parents."""
+    """Children first, then the parents: in SQL through the span, or through the parents' locked keys."""
+    if not reads_children(sql, links) and connection.dialect.delete_returning:
+        counts = delete_children_of(connection, links, sql.table, where)
+        keys = _returned(connection, sa.delete(sql.table).where(where).returning(*sql.pk), sql)
+        return keys, {"rows": len(keys), **counts}
     keys = _locked(connection, sql, where)
     if not keys:
         return [], {"rows": 0}
     # Deleting a child can change a predicate that reads the children (no recent order left, no order at all):
     # then the parents are named by their locked keys. MariaDB also refuses a DELETE whose subquery reads the
     # table it deletes from (error 1093).
-    bound = reads_children(sql, links)
     tuples = keys if len(sql.pk) != 1 else [(k,) for k in keys]
-    target = sql.key_in(tuples) if bound else where
+    target = sql.key_in(tuples)
     counts = delete_children(connection, links, sa.select(*sql.pk).where(target))
     rows = connection.execute(sa.delete(sql.table).where(target)).rowcount
     _check(sql, rows, len(keys))

@@ -87,17 +87,6 @@ class RuleSql:
             return self.pk[0].in_([k[0] for k in keys])
         return sa.tuple_(*self.pk).in_(list(keys))
 
-    def key_span(self, keys: Sequence[tuple[Any, ...]]) -> Predicate:
-        """Rows whose primary key lies between the batch's first and last key (``keys`` is in key order).
-
-        Combined with ``pending`` it selects exactly the locked batch without binding every key: cheaper
-        than ``IN`` with thousands of parameters. A row that turned pending inside the span after the keys
-        were read would make the batch's row count differ from its key count, which fails the batch.
-        """
-        if len(self.pk) != 1:
-            return self.key_in(keys)
-        return sa.and_(self.pk[0] >= keys[0][0], self.pk[0] <= keys[-1][0])
-
     @property
     def related_tables(self) -> set[str]:
         """Tables the anchor reads (``latest_of`` entries of related tables)."""

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from support.databases import make_engine
+from support.journal import old_journal
 from support.retention import make_settings
 
 from lethe.crypto import fingerprinter, key_id
@@ -81,30 +82,6 @@ def test_two_databases_under_one_store_name_share_a_ledger_without_losing_a_batc
     with db_engine.connect() as connection:
         marked = connection.execute(sa.select(journal_table().c.ledger_seq)).scalar_one()
     assert marked == 2  # its own entry, not the other database's
-
-
-def old_journal(engine: sa.Engine, *, uid: bool = False) -> None:
-    """The journal as the first release made it (no uid, a TEXT body on MariaDB), or with ``uid`` as the
-    release before journal v2 made it (no root, no leaves), with one unmarked v1 row (fingerprints in JSON)."""
-    md = sa.MetaData()
-    columns = [
-        sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in journal_table().c
-    ]
-    dropped = {*V2_COLUMNS, *(() if uid else ("uid",))}
-    old = sa.Table(JOURNAL_TABLE, md, *(c for c in columns if c.name not in dropped))
-    old.c.body.type = sa.Text()
-    old.create(engine)
-    body = {
-        "counts": {"rows": 1}, "fingerprints": [FINGERPRINT(0)],
-        "started_at": "2026-01-01T00:00:00+00:00", "ended_at": "2026-01-01T00:00:01+00:00",
-    }  # fmt: skip
-    with engine.begin() as connection:
-        connection.execute(
-            old.insert().values(
-                run_id="r0", flow="retention", rule="people", batch_no=1, action="delete", policy_hash="0" * 64,
-                body=json.dumps(body), created_at=datetime.now(UTC),
-            )
-        )  # fmt: skip
 
 
 @pytest.mark.parametrize("uid", [False, True], ids=["first-release", "before-v2"])

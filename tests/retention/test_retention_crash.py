@@ -3,8 +3,9 @@
 Every enforcing run here is a real child process (``tests/support/retention_worker.py``) working on a real database
 and a SQLite evidence ledger. Crashes are SIGKILL at three points of a batch's life: inside its transaction
 after the rows changed (``before_commit``), after the commit but before the ledger copy (``after_commit``),
-and after the ledger copy but before the journal row is marked (``after_ledger_append``). The next run, in a
-fresh process, must finish the work with every batch applied and recorded exactly once.
+and after the ledger copy but before the journal row is marked (``after_ledger_append``); and during a group
+copy of every batch at the rule's end, inside the ledger's transaction (``in_ledger_copy``) or after its commit.
+The next run, in a fresh process, must finish the work with every batch applied and recorded exactly once.
 """
 
 from __future__ import annotations
@@ -175,4 +176,33 @@ def test_two_processes_enforcing_one_rule_at_once_never_apply_a_batch_twice(
     assert applied in ([EXPIRED], [0, EXPIRED])
     assert customer_ids(db_engine) == list(range(EXPIRED + 1, EXPIRED + RECENT + 1))
     assert len(journal_rows(db_engine)) == math.ceil(EXPIRED / SIZE)
+    assert_recorded_exactly_once(db_engine, settings)
+
+
+@pytest.mark.parametrize("point", ["in_ledger_copy", "after_ledger_append"])
+def test_a_run_killed_during_a_group_copy_leaves_each_batch_in_the_ledger_once_after_the_next_run(
+    db_url: str, db_engine: sa.Engine, tmp_path: Path, point: str
+) -> None:
+    """Every batch is committed, then copied in one group at the rule's end; the kill hits that copy."""
+    seed_shop(db_engine, old=EXPIRED, recent=RECENT, as_of=AS_OF)
+    settings = make_settings(tmp_path)
+    batches = math.ceil(EXPIRED / SIZE)
+
+    crash = {"point": point, "batch": 3}
+    code, report = worker(db_url, tmp_path, crash=crash, group_seconds=3600).finish()
+    assert (code, report) == (-signal.SIGKILL, None)
+    assert customer_ids(db_engine) == list(range(EXPIRED + 1, EXPIRED + RECENT + 1))
+    journal = journal_rows(db_engine)
+    assert len(journal) == batches and all(row.ledger_seq is None for row in journal)
+    # Inside the ledger's transaction: nothing of the group is there. After its commit: all of it.
+    in_ledger = 0 if point == "in_ledger_copy" else batches
+    entries = ledger_entries(settings)
+    assert (len(batch_entries(entries)), summary_entries(entries)) == (in_ledger, [])
+
+    wait_until_lock_is_free(db_url)
+    code, result = worker(db_url, tmp_path).finish()
+    assert code == 0 and result is not None, result
+    assert (result["applied"], result["batches"], result["remaining"]) == (0, 0, 0)
+    assert result["recovered"] == batches - in_ledger
+    assert len(journal_rows(db_engine)) == batches
     assert_recorded_exactly_once(db_engine, settings)

@@ -9,8 +9,12 @@ By hand: ``python tests/support/retention_worker.py '<json config>' result.json`
 
 ``crash``
     ``{"point": ..., "batch": N}``: SIGKILL this process at batch N, at ``before_commit`` (rows changed and
-    journal row inserted, transaction open), ``after_commit`` (committed, not yet copied to the ledger) or
-    ``after_ledger_append`` (copied to the ledger, journal row not yet marked).
+    journal row inserted, transaction open), ``after_commit`` (committed, not yet copied to the ledger),
+    ``in_ledger_copy`` (the group copy holding batch N written in the ledger's transaction, not committed) or
+    ``after_ledger_append`` (that group copy committed in the ledger, its journal rows not yet marked).
+``group_seconds``
+    The ledger's group-commit interval (``GROUP_COMMIT_SECONDS``); 0 (the default here) copies after every
+    batch, a large value copies every batch of the rule in one group at its end.
 ``ready_file``, ``go_file``
     Create the first, then wait until the second exists before enforcing (so two workers start together).
 ``pause``
@@ -29,10 +33,13 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 from lethe.errors import LetheError
 from lethe.ledger.chain import Ledger
@@ -51,14 +58,26 @@ def die(*_args: object) -> None:
 
 
 class CrashingLedger(Ledger):
-    """A ledger that kills the process right after appending the entry of batch ``crash_batch``."""
+    """A ledger that kills the process in or after the group copy holding the entry of batch ``crash_batch``."""
 
     crash_batch: int | None = None
+    inside: bool = False  # die inside the ledger transaction (before its commit), not after it
 
-    def append(self, entry: LedgerEntry) -> RecordedEntry:
-        """Append, then die if this was the chosen batch's copy."""
-        recorded = super().append(entry)
-        if entry.outcome == "applied" and entry.details.get("batch") == self.crash_batch:
+    def _holds_crash_batch(self, entries: list[LedgerEntry]) -> bool:
+        return any(e.outcome == "applied" and e.details.get("batch") == self.crash_batch for e in entries)
+
+    def _append_locked(self, conn: sa.Connection, batch: list[LedgerEntry]) -> list[RecordedEntry]:
+        """Write the entries in the open transaction, then die there if this group holds the chosen batch."""
+        recorded = super()._append_locked(conn, batch)
+        if self.inside and self._holds_crash_batch(batch):
+            die()
+        return recorded
+
+    def append_many(self, entries: Iterable[LedgerEntry]) -> list[RecordedEntry]:
+        """Append (committed), then die if this group held the chosen batch."""
+        batch = list(entries)
+        recorded = super().append_many(batch)
+        if not self.inside and self._holds_crash_batch(batch):
             die()
         return recorded
 
@@ -71,11 +90,13 @@ def enforce(config: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         retention._before_batch_commit = lambda n: die() if n == at else None
     elif point == "after_commit":
         retention._after_batch_commit = lambda n: die() if n == at else None
-    elif point == "after_ledger_append":
+    elif point in ("after_ledger_append", "in_ledger_copy"):
         CrashingLedger.crash_batch = at
+        CrashingLedger.inside = point == "in_ledger_copy"
     elif point is not None:
         raise ValueError(f"unknown crash point {point!r}")
 
+    retention.GROUP_COMMIT_SECONDS = float(config.get("group_seconds") or 0)
     policy = make_policy(config["db_url"], config["rules"])
     settings = load_settings(config["env"])
     pause = float(config.get("pause") or 0)
