@@ -159,7 +159,8 @@ def erase(
     refused), then each subject is erased in its own transactions; one refused (hold, not found, ambiguous)
     or failed does not stop the others. Prints one line per subject (its line number, outcome, key
     fingerprint and request; never an identifier) and the counts per outcome. Exit 0 when all were erased,
-    2 when some were refused, 3 when some failed, 5 when some are not verified.
+    2 when some were refused, 3 when a store failed for some, 5 when a verification failed for some (the
+    highest applies).
     """
     if (identifier is None) == (subjects_file is None):
         raise ParameterError("give either --subject or --subjects-file")

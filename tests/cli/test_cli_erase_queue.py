@@ -108,3 +108,30 @@ def test_without_a_terminal_and_without_yes_a_queue_changes_nothing(shop: Shop, 
     result = erase(shop, tmp_path, "--subjects-file", queue_file(tmp_path, "1\n2\n"))
     assert result.exit_code == 1 and "--yes" in result.output, result.output
     assert shop.snapshot() == before and shop.entries() == []
+
+
+def test_a_subject_that_fails_does_not_stop_the_queue(
+    shop: Shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lethe.errors import StoreError
+    from lethe.requests.erasure import queue as queue_module
+
+    good = customers(shop, 3)
+    real = queue_module.erase_subject
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        if args[4] == good[1][1]:  # the identifier: a store error for this subject only
+            raise StoreError("erasure of a customer failed and was rolled back (OperationalError)")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queue_module, "erase_subject", flaky)
+    file = queue_file(tmp_path, "\n".join(email for _, email in good))
+
+    result = erase(shop, tmp_path, "--subjects-file", file, "--yes", "--json")
+
+    assert result.exit_code == 3, result.output
+    summary = json.loads(result.output)
+    assert [i["outcome"] for i in summary["items"]] == ["completed", "failed", "completed"]
+    assert summary["items"][1]["exit_code"] == 3 and summary["failed"] == 1
+    assert shop.one(f"SELECT count(*) FROM addresses WHERE customer_id = {good[2][0]}") == 0
+    assert shop.one(f"SELECT count(*) FROM addresses WHERE customer_id = {good[1][0]}") > 0

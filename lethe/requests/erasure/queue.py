@@ -132,6 +132,7 @@ class QueueItem:
     request_id: str | None = None
     reason: str | None = None  # hold flags or the error's class, never a value
     seconds: float = 0.0
+    exit_code: int = 0  # what ``lethe erase`` would exit with for this subject alone
 
 
 @dataclass(frozen=True)
@@ -157,12 +158,9 @@ class QueueSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when every subject was erased (or planned); 2 when some were refused; 3 or 5 when some failed."""
-        codes = [0] + [_EXIT[item.outcome] for item in self.items if item.outcome in _EXIT]
-        return max(codes)
-
-
-_EXIT = {"blocked": 2, "not-found": 2, "ambiguous": 2, "failed": 3, "unverified": 5}
+        """The highest of the subjects' exit codes: 0 when every subject was erased (or planned); 2 when some
+        were refused; 3 when a store failed, 5 when a verification failed (rolled back, or not verified)."""
+        return max((item.exit_code for item in self.items), default=0)
 
 
 def erase_queue(
@@ -210,7 +208,7 @@ def erase_queue(
                     )  # fmt: skip
                     item = QueueItem(line, receipt.outcome, receipt.key_fingerprint, receipt.request_id)
                 except (SubjectError, VerificationError, StoreError) as exc:
-                    item = QueueItem(line, *_refusal(exc))
+                    item = QueueItem(line, *_refusal(exc), exit_code=exc.exit_code)
                 items.append(replace(item, seconds=time.perf_counter() - started))
                 if progress is not None:
                     progress(items[-1])
