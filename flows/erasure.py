@@ -1,4 +1,4 @@
-"""Erasure (GDPR Art. 17): delete or pseudonymise one subject as the policy says, verified, with a receipt."""
+"""Erasure (GDPR Art. 17): delete or pseudonymise one subject (or a queue) as the policy says, verified."""
 
 # No `from __future__ import annotations` here: Prefect builds the parameter form from evaluated hints.
 from datetime import datetime
