@@ -159,8 +159,9 @@ class GroupCopy:
 
     Made before the first request changes anything (``prepare_evidence``: the ledger takes entries, what
     earlier runs left is copied; ``journal=False`` for a dry run). Each request calls ``committed`` after
-    its commit, which copies the pending rows when the last copy is ``every`` seconds old; the queue calls
-    ``flush`` at its end (and when it stops early), which copies what is left. With ``register`` (the
+    its commit; between requests the queue calls ``flush_if_due``, which copies the pending rows when the
+    last copy is ``every`` seconds old, and ``flush`` at its end (and when it stops early), which copies
+    what is left. With ``register`` (the
     queue's ``RegisterBatch``) each copy is followed by closing the requests handled since.
     """
 
@@ -184,10 +185,17 @@ class GroupCopy:
         self._last = clock()
 
     def committed(self) -> None:
-        """A request's change and its journal rows are committed: copy now if the last copy is old enough."""
+        """A request's change and its journal rows are committed (copied with the next group)."""
         if _after_commit is not None:
             _after_commit(self.flow)
         self.pending += 1
+
+    def flush_if_due(self) -> None:
+        """Between requests: copy when the last copy is ``every`` seconds old.
+
+        Called by the queue, not inside a request, so that a copy that fails stops the queue with its own
+        error instead of passing for a failure of the request that happened to come before it.
+        """
         if self._clock() - self._last >= self.every:
             self.flush()
 

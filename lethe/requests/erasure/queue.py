@@ -212,6 +212,7 @@ def erase_queue(
                 items.append(replace(item, seconds=time.perf_counter() - started))
                 if progress is not None:
                     progress(items[-1])
+                evidence.flush_if_due()
     except BaseException:
         # The error that stops the queue matters more than a failed copy: the next run copies what is left.
         with suppress(LetheError):
