@@ -17,7 +17,14 @@ from support.shop import DELETED, MASTER_KEY, Shop, fingerprint_of, full_custome
 from lethe.ledger import merkle
 from lethe.ledger.leaves import leaves_of_scalars, unpack
 from lethe.requests.erasure.queue import QueueSummary, erase_queue
-from lethe.requests.register import ensure_register, state_engine
+from lethe.requests.register import (
+    close_request,
+    close_requests,
+    ensure_register,
+    open_requests,
+    state_engine,
+)
+from lethe.requests.tracking import RegisterBatch
 
 MISSING = "nobody-at-all@example.org"
 
@@ -158,3 +165,19 @@ def test_a_rectification_journals_the_leaf_of_the_row_it_changed(shop: Shop) -> 
     (entry,) = shop.entries()
     assert entry.entry.details["root"] == merkle.root(unpack(bytes(row.leaves))).hex()
     assert (entry.entry.details["tables"], entry.entry.details["key_id"]) == ("customers", row.key_id)
+
+
+def test_the_register_batch_opens_ahead_continues_open_requests_and_skips_closed_ones(shop: Shop) -> None:
+    engine = state_engine(shop.settings)
+    (earlier,) = open_requests(engine, "erasure", "customer", ["~f:one"])
+    batch = RegisterBatch(shop.settings, "erasure", "customer")
+
+    opened = batch.open_for(["~f:one", "~f:two", "~f:one"])
+
+    assert opened["~f:one"].id == earlier.id and opened["~f:two"].id != earlier.id
+    assert sorted(register_rows(shop)) == [("open", "~f:one"), ("open", "~f:two")]
+    close_request(engine, earlier.id, "refused", "closed meanwhile by another attempt")
+    assert close_requests(
+        engine, [(earlier.id, "completed", "x"), (opened["~f:two"].id, "completed", "y")]
+    ) == [earlier.id]
+    assert sorted(register_rows(shop)) == [("completed", "~f:two"), ("refused", "~f:one")]
