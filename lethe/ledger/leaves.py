@@ -1,7 +1,8 @@
 """Leaves: the keyed hash of one changed primary key, as a batch's Merkle tree (``lethe.ledger.merkle``) holds it.
 
 A leaf is ``HMAC-SHA256(k_table, encode(key))`` truncated to ``LEAF_SIZE`` (16) bytes, where ``k_table`` is
-derived from the master key for one ``store.table`` (HKDF, purpose ``lethe/leaf/v1/<store>.<table>``). 128 bits
+derived from the master key for one ``store.table`` (HKDF, purpose ``lethe/leaf/v1/<store>.<table>``, the table
+as the policy names it, ``schema.table`` included where it has a schema). 128 bits
 keep keys of one table apart (a keyed hash: nobody without the key can search for collisions) and halve the
 journal's blob against 32.
 

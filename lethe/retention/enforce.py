@@ -110,10 +110,11 @@ def enforce_rule(
                     upto = span_end(connection, sql, after, sizer.size)
                     keys, counts = apply_span(connection, sql, links, after, upto, run.as_of)
                     if keys:
+                        # Leaves are keyed per table as the policy names it (``schema.table`` included).
                         leaves = (
-                            leaves_of_scalars(master, store, sql.table.name, keys)
+                            leaves_of_scalars(master, store, rule.table.table, keys)
                             if single
-                            else leaves_of(master, store, sql.table.name, keys)
+                            else leaves_of(master, store, rule.table.table, keys)
                         )
                         record_batch(
                             connection, journal, run_id=run.run_id, flow=run.flow, rule=rule.name,

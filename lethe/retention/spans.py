@@ -5,7 +5,9 @@ A span is ``after < pk <= upto`` in primary-key order. Its end comes from the pr
 index walk and no evaluation of the rule. The batch (``apply_span``) is then one statement over the span and
 the pending predicate that hands back the keys it changed:
 
-* PostgreSQL, SQLite (3.35 and later): ``UPDATE``/``DELETE ... RETURNING pk``;
+* PostgreSQL, SQLite (3.35 and later): ``UPDATE``/``DELETE ... RETURNING pk``. Which engine has which form is
+  read from SQLAlchemy's dialect (``update_returning``, ``delete_returning``, which check the SQLite library's
+  version): an older SQLite takes the locking path below;
 * MariaDB: ``DELETE ... RETURNING pk``; its UPDATE has no RETURNING, so the span's pending keys are locked
   (``SELECT ... FOR UPDATE``), then one UPDATE over the same span and predicate, whose row count must equal
   the locked keys (anything else means a concurrent writer got in, and the batch fails);
