@@ -223,7 +223,7 @@ def rectify_subject(
                 named = identifier_prints(settings, subject, [identifier, ref.key])
                 journal_change(
                     connection, journals[store], record("completed", request.id, rows), match=named,
-                    leaves=change_leaves(settings, store, {table.name: [ref.key]}),
+                    leaves=change_leaves(settings, store, {definition.table: [ref.key]}),
                 )  # fmt: skip
         except SQLAlchemyError as exc:
             raise StoreError(f"store {store}: rectification failed ({type_name(exc)})") from None

@@ -263,8 +263,13 @@ def _anonymise(
 
 
 def _keyed(item: ErasureTable) -> str:
-    """``store.table`` by the table's own name (without a schema), as retention's leaves are keyed."""
-    return f"{item.entry.store}.{item.table.name}"
+    """``store.table`` with the table as the policy names it (``schema.table`` included), as leaves are keyed."""
+    return item.name
+
+
+def _named(table: sa.Table) -> str:
+    """A table outside the policy (a child detached or deleted with its parent) as the policy would name it."""
+    return f"{table.schema}.{table.name}" if table.schema else table.name
 
 
 def changing(
@@ -315,7 +320,7 @@ def _unlink_children(
             detached = changing(
                 connection, link.table, link.fk_column.in_(parents), {link.fk_column.name: None}
             )
-            changed.setdefault(link.table.name, []).extend(detached)
+            changed.setdefault(_named(link.table), []).extend(detached)
             counts[link.label] = counts.get(link.label, 0) + len(detached)
     else:
         keys = list(connection.execute(sa.select(item.key[0]).where(where)).scalars())
@@ -357,7 +362,7 @@ def _unlink(
                 detached = changing(
                     connection, link.table, link.fk_column.in_(chunk), {link.fk_column.name: None}
                 )
-                changed.setdefault(link.table.name, []).extend(detached)
+                changed.setdefault(_named(link.table), []).extend(detached)
                 n += len(detached)
                 continue
             if link.children:
@@ -372,7 +377,7 @@ def _unlink(
                 for label, m in _unlink(connection, link.children, link.table, children, changed).items():
                     counts[label] = counts.get(label, 0) + m
             deleted = changing(connection, link.table, link.fk_column.in_(chunk), None)
-            changed.setdefault(link.table.name, []).extend(deleted)
+            changed.setdefault(_named(link.table), []).extend(deleted)
             n += len(deleted)
         counts[link.label] = counts.get(link.label, 0) + n
     return counts
