@@ -8,10 +8,12 @@ A measurement erases a queue of :func:`queue_size` customers (1,000; a tenth of 
 spread over the key range, none on legal hold, each found by its email, **each in its own transaction on
 both sides**:
 
-* Lethe (:func:`lethe_queue`, the one place the Lethe side is called): one ``prepare_erasure`` (policy
-  parsed, schema reflected, subject graph built: all timed), then ``lethe.requests.erasure.erase.erase_subject`` per
-  subject: resolve, plan, the request register (open, close), lock and re-check the hold, capture the
-  lookups, the statements, verification in the transaction and after it, one ledger entry.
+* Lethe (:func:`lethe_queue`, the one place the Lethe side is called): ``lethe.requests.erasure.queue.erase_queue``
+  as ``lethe erase --subjects-file`` runs it: one ``prepare_erasure`` (policy parsed, schema reflected,
+  subject graph built: all timed) and one evidence preparation, then per subject: resolve, the request
+  register (open, close), lock and re-check the hold, capture the lookups, the statements with the keys
+  they change, their keyed leaves and Merkle root journalled in the transaction, verification in the
+  transaction and after it; journal rows copied into the ledger in groups (one ledger entry per subject).
 * Baseline ``hand statements``: what a person would write, per subject in one transaction: find the id (and
   the legal hold) by email, detach the orders shipped to its addresses, delete addresses, tickets, sends
   and sessions, update the account with the same values (the hmac token computed in Python with the same
@@ -39,8 +41,7 @@ from benchmarks.shop import SQL_SHOP, shop_digest
 from lethe.ledger.chain import Ledger
 from lethe.operators.hmac import hmac_token
 from lethe.policy.loading import parse_policy
-from lethe.requests.erasure.erase import erase_subject
-from lethe.requests.erasure.plan import prepare_erasure
+from lethe.requests.erasure.queue import erase_queue
 from lethe.stores.engines import Stores, create_store_engine
 
 BASELINE = "hand statements"
@@ -98,23 +99,15 @@ def lethe_queue(url: str, workdir: Path, emails: list[str]) -> list[float]:
     settings = settings_for(workdir)
     ledger = Ledger.from_settings(settings)
     stores = Stores(policy)
-    laps: list[float] = []
     try:
-        # THE LETHE SIDE, called here and nowhere else: when the queue API (``erase_subjects``) lands, it
-        # replaces this set-up and loop (its per-subject times, if it gives them, feed ``laps``).
-        setup = prepare_erasure(policy, stores, settings, "customer")
-        for email in emails:
-            started = time.perf_counter()
-            receipt = erase_subject(
-                policy, stores, settings, "customer", email, ledger=ledger, run_id="b4", setup=setup
-            )
-            laps.append(time.perf_counter() - started)
-            if not receipt.verified:
-                raise AssertionError("an erasure was not verified")
+        # THE LETHE SIDE, called here and nowhere else: the queue API, as `lethe erase --subjects-file` runs it.
+        summary = erase_queue(policy, stores, settings, "customer", emails, ledger=ledger, run_id="b4")
     finally:
         stores.close()
         ledger._engine.dispose()
-    return laps
+    if summary.counts != {"completed": len(emails)}:
+        raise AssertionError(f"the queue did not erase every subject: {summary.counts}")
+    return [item.seconds for item in summary.items]
 
 
 def hand_queue(url: str, emails: list[str]) -> list[float]:

@@ -1,4 +1,4 @@
-"""Erasure (GDPR Art. 17): delete or pseudonymise one subject as the policy says, verified, with a receipt."""
+"""Erasure (GDPR Art. 17): delete or pseudonymise one subject (or a queue) as the policy says, verified."""
 
 # No `from __future__ import annotations` here: Prefect builds the parameter form from evaluated hints.
 from datetime import UTC, datetime
@@ -9,14 +9,17 @@ from prefect.input import RunInput
 from prefect.runtime import deployment
 from pydantic import Field
 
+from lethe.requests.erasure.queue import check_queue
 from tasks.forms import Instant, RequestRef, SubjectId, parse_instant
 from tasks.requests import (
     begin_request,
+    erase_queue_task,
     erase_task,
     forget_closed_task,
     outcome_state,
     publish_outcome_task,
     record_decision_task,
+    replace_parameters_task,
 )
 from tasks.shared import CLOSE_SHARED
 
@@ -40,8 +43,9 @@ def erasure_flow(
     dry_run: bool = True,
     received: Instant = "",
     request_id: RequestRef = "",
+    subject_ids: tuple[SubjectId, ...] = (),
 ) -> Any:
-    """Erase one data subject: per table delete, pseudonymise or keep (with the legal ground), then verify.
+    """Erase one data subject (or a queue of them): per table delete, pseudonymise or keep (with the legal ground), then verify.
 
     Ends Completed "Erased", "Dry run", "Refused: legal hold" or "Not found", or Cancelled "Not approved"
     (docs/flows.md). A real erasure started from a deployment (the UI) first pauses with its plan (rows per
@@ -58,7 +62,12 @@ def erasure_flow(
         received: When the request was received (starts the one-month deadline); empty means now.
         request_id: The open request this run continues (its reference, as `lethe requests` and a dry run's
             run name show it); empty means the subject's open erasure request, or a new one.
+        subject_ids: A queue instead of subject_id: each subject erased in its own transactions, one refused
+            (hold, not found) without stopping the others; the outcome counts them. Once the queue has run,
+            the run's parameters no longer hold the identifiers (D-2).
     """
+    if subject_ids:
+        return _erase_queue(policy, subject_type, subject_ids, dry_run, received, subject_id, request_id)
     at = parse_instant(received, "received")
     registered = begin_request("erasure", policy, subject_type, subject_id, "erasure", at, request_id)
     if registered["outcome"] != "registered":
@@ -104,4 +113,57 @@ def _approved(policy: str, plan: dict[str, Any], reference: str) -> tuple[bool, 
     approved = answer.decision == "approve"
     reason = answer.reason.strip() or "(no reason given)"
     record_decision_task(policy, "erasure", reference, approved, reason, asked_at)
+    return approved, reason
+
+
+def _erase_queue(
+    policy: str,
+    subject_type: str,
+    subject_ids: tuple[str, ...],
+    dry_run: bool,
+    received: str,
+    subject_id: str,
+    request_id: str,
+) -> Any:
+    """A queue of erasures in one run; from a deployment a real one first pauses with the queue's plan."""
+    outcome: dict[str, Any] = {"outcome": "unplanned"}
+    try:
+        if subject_id.strip() or request_id.strip():
+            raise ValueError(
+                "subject_ids is a queue instead of subject_id (and its request_id): give one only"
+            )
+        queue = check_queue(enumerate(subject_ids, start=1))  # refused whole, before anything changes
+        at = parse_instant(received, "received")
+        if not dry_run and deployment.get_id():
+            plan = erase_queue_task(policy, subject_type, queue, True, at)
+            approved, reason = _queue_approved(policy, plan)
+            if not approved:
+                outcome = {"outcome": "not-approved", "subjects": plan["subjects"], "reason": reason}
+        if outcome["outcome"] != "not-approved":
+            outcome = erase_queue_task(policy, subject_type, queue, dry_run, at)
+    finally:
+        # D-2: the identifiers leave the run's parameters whatever happened; the outcome names fingerprints.
+        replace_parameters_task("erasure", None, "", {"subject_ids": []})
+    publish_outcome_task("erasure", outcome)
+    return outcome_state("erasure", outcome)
+
+
+def _queue_approved(policy: str, plan: dict[str, Any]) -> tuple[bool, str]:
+    """Pause until an operator answers, showing the queue's dry run (counts per outcome); record it."""
+    counts = "\n".join(f"| {name} | {n} |" for name, n in sorted(plan["counts"].items()))
+    description = (
+        f"**Erase a queue of {plan['subjects']} subjects?**\n\n| planned outcome | subjects |\n|---|---|\n"
+        f"{counts}\n\n**approve** erases each subject in its own transaction (a refused one does not stop the "
+        "others); **reject** changes nothing and records your reason in the ledger."
+    )
+    get_run_logger().warning("erasure queue of %d subjects waits for approval", plan["subjects"])
+    asked_at = datetime.now(UTC)
+    answer = pause_flow_run(
+        wait_for_input=ErasureApproval.with_initial_data(description=description),
+        timeout=24 * 3600,
+        poll_interval=2,
+    )
+    approved = answer.decision == "approve"
+    reason = answer.reason.strip() or "(no reason given)"
+    record_decision_task(policy, "erasure", "", approved, reason, asked_at)
     return approved, reason

@@ -24,7 +24,7 @@ from tasks.retention import (
     record_plan_task,
     validate_policy_task,
 )
-from tasks.shared import CLOSE_SHARED, release_shared
+from tasks.shared import CLOSE_SHARED, close_shared, release_shared
 
 
 class Approval(RunInput):
@@ -85,6 +85,7 @@ def retention_flow(
         if not approved:
             logger.warning("not approved: nothing changed")
             data = {"pending": total, "applied": 0}
+            close_shared(run_id)  # a flow that returns a Cancelled state runs no on_cancellation hook
             return Cancelled(name="Not approved", message=f"not approved: {reason}", data=data)
 
     # Rules without pending rows still run: they copy any batch a crashed run left out of the ledger,

@@ -24,6 +24,7 @@ from lethe.errors import AmbiguousSubjectError, SubjectError
 from lethe.ledger.chain import Ledger
 from lethe.policy.model import Policy
 from lethe.requests.erasure.erase import ErasureBlockedError, erase_subject
+from lethe.requests.erasure.queue import erase_queue
 from lethe.requests.export.archive import export_subject
 from lethe.requests.rectification import lift_restriction, rectify_subject, restrict_subject
 from lethe.requests.reference import forget_subject, recall_subject
@@ -31,7 +32,7 @@ from lethe.requests.register import get_request, state_engine
 from lethe.requests.tracking import register_request
 from lethe.settings import Settings, load_settings
 from lethe.stores.engines import Stores
-from tasks.shared import shared_resources
+from tasks.shared import close_shared, shared_resources
 
 T = TypeVar("T")
 
@@ -229,6 +230,37 @@ def erase_task(
         return _answered("erasure", run)
 
 
+@task(name="erase-subjects", cache_policy=NO_CACHE, persist_result=False)
+def erase_queue_task(
+    policy_path: str,
+    subject: str,
+    queue: Sequence[tuple[int, str]],
+    dry_run: bool,
+    received: datetime | None,
+) -> dict[str, Any]:
+    """Erase (or plan erasing) a queue of (position, identifier), each alone; return counts per outcome and,
+    per position, its outcome, key fingerprint and request (never an identifier)."""
+    with request_context(policy_path) as ctx:
+        summary = erase_queue(
+            ctx.policy, ctx.stores, ctx.settings, subject, [i for _, i in queue], lines=[n for n, _ in queue],
+            ledger=ctx.ledger, run_id=_run_id(), dry_run=dry_run, received_at=received,
+        )  # fmt: skip
+    if summary.refused or summary.failed:
+        get_run_logger().warning(
+            "erasure queue: %d refused, %d failed of %d", summary.refused, summary.failed, len(summary.items)
+        )
+    outcome = "dry-run" if dry_run else "completed" if not (summary.refused or summary.failed) else "partial"
+    return {
+        "outcome": outcome,
+        "subjects": len(summary.items),
+        "counts": summary.counts,
+        "queue": {
+            str(item.line): f"{item.outcome} {item.key_fingerprint or '-'} {item.request_id or ''}".strip()
+            for item in summary.items
+        },
+    }
+
+
 @task(name="rectify-subject", cache_policy=NO_CACHE, persist_result=False)
 def rectify_task(
     policy_path: str,
@@ -314,7 +346,7 @@ def record_decision_task(
                 ended_at=datetime.now(UTC), details={"request": request_id, "reason": reason},
             )
         )  # fmt: skip
-        if not approved:
+        if not approved and request_id:  # a queue has no single request to note it on
             note_request(state_engine(ctx.settings), request_id, f"not approved: {reason}; still open"[:480])
 
 
@@ -358,6 +390,7 @@ STATES: dict[str, tuple[str, str]] = {
     "ambiguous": ("COMPLETED", "Refused: ambiguous"),
     "blocked": ("COMPLETED", "Refused: legal hold"),
     "not-approved": ("CANCELLED", "Not approved"),
+    "erasure:partial": ("COMPLETED", "Partly refused"),
     "cancelled": ("CANCELLED", "Not approved"),
 }
 
@@ -373,6 +406,12 @@ def outcome_state(kind: str, outcome: Mapping[str, Any]) -> Any:
     type_, label = STATES.get(f"{kind}:{name}") or STATES.get(name) or ("COMPLETED", name.capitalize())
     message = f"{kind} request {outcome.get('request') or '(none)'}: {name}"
     make = Cancelled if type_ == "CANCELLED" else Completed
+    if type_ == "CANCELLED":
+        from prefect.runtime import flow_run
+
+        # A flow that returns a Cancelled state runs no on_cancellation hook: close what its tasks shared here.
+        if (run_id := flow_run.get_id()) is not None:
+            close_shared(str(run_id))
     return make(name=label, message=message, data=dict(outcome))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,12 +19,13 @@ import click
 
 from lethe.cli.common import emit_json, handle_errors
 from lethe.cli.common import parse_instant as parse_option_instant
-from lethe.errors import LetheError
+from lethe.errors import LetheError, ParameterError
 from lethe.ledger.chain import Ledger
 from lethe.policy.loading import load_policy
 from lethe.policy.model import Policy
 from lethe.requests.erasure.erase import ErasureBlockedError, ErasurePlan, ErasureReceipt, erase_subject
 from lethe.requests.erasure.plan import prepare_erasure
+from lethe.requests.erasure.queue import QueueItem, erase_queue, read_subjects_file
 from lethe.requests.evidence import COMPLETED_EARLIER
 from lethe.requests.rectification import lift_restriction, rectify_subject, restrict_subject
 from lethe.requests.register import (
@@ -120,10 +122,16 @@ def print_earlier(request_id: str | None, run_id: str, notes: tuple[str, ...]) -
     )
 
 
-@click.command(short_help="Erase a data subject (Art. 17)")
+@click.command(short_help="Erase a data subject, or a queue of them (Art. 17)")
 @_policy
 @_kind
-@_subject
+@click.option("--subject", "identifier", help="The subject's key or a lookup value.")
+@click.option(
+    "--subjects-file",
+    "subjects_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A queue: a UTF-8 file with one identifier per line (blank lines skipped), all of --subject-type.",
+)
 @click.option("--dry-run", is_flag=True, help="Only show (and record) what would be done.")
 @_yes
 @_received
@@ -133,7 +141,8 @@ def print_earlier(request_id: str | None, run_id: str, notes: tuple[str, ...]) -
 def erase(
     policy_path: Path,
     subject_type: str | None,
-    identifier: str,
+    identifier: str | None,
+    subjects_file: Path | None,
     dry_run: bool,
     yes: bool,
     received: str | None,
@@ -144,7 +153,23 @@ def erase(
 
     Shows the plan first. Exit 2 when the subject is not found, the identifier is ambiguous or a hold flag
     blocks the erasure; 5 when verification fails (the change is rolled back).
+
+    With --subjects-file, a queue in one run: the file is checked whole before anything changes (a line
+    with a comma, tab or control character, an over-long or repeated line, or no identifier at all is
+    refused), then each subject is erased in its own transactions; one refused (hold, not found, ambiguous)
+    or failed does not stop the others. Prints one line per subject (its line number, outcome, key
+    fingerprint and request; never an identifier) and the counts per outcome. Exit 0 when all were erased,
+    2 when some were refused, 3 when a store failed for some, 5 when a verification failed for some (the
+    highest applies).
     """
+    if (identifier is None) == (subjects_file is None):
+        raise ParameterError("give either --subject or --subjects-file")
+    if subjects_file is not None:
+        if request_id is not None:
+            raise ParameterError("--request names one request: it does not go with --subjects-file")
+        _erase_queue(policy_path, subject_type, subjects_file, dry_run, yes, received, as_json)
+        return
+    assert identifier is not None  # checked above, for the type checker
     policy = load_policy(policy_path)
     settings = load_settings()
     settings.require_master_key()
@@ -187,6 +212,49 @@ def erase(
         print_earlier(receipt.request_id, receipt.run_id, receipt.checks)
     else:
         print_receipt(receipt)
+
+
+def _erase_queue(
+    policy_path: Path,
+    subject_type: str | None,
+    subjects_file: Path,
+    dry_run: bool,
+    yes: bool,
+    received: str | None,
+    as_json: bool,
+) -> None:
+    """``lethe erase --subjects-file``: see ``erase``."""
+    queue = read_subjects_file(subjects_file)  # refused here, before anything is opened or changed
+    received_at = parse_instant(received)
+    policy = load_policy(policy_path)
+    settings = load_settings()
+    settings.require_master_key()
+    kind = subject_kind(policy, subject_type)
+    if not dry_run and not _confirmed(f"erase {len(queue):,} {kind}(s) of {subjects_file.name}?", yes):
+        click.echo("cancelled: nothing has been changed")
+        sys.exit(1)
+
+    def progress(item: QueueItem) -> None:
+        if not as_json:
+            detail = item.reason or f"request {item.request_id or '-'}"
+            click.echo(f"  line {item.line:>6}: {item.outcome:17} {item.key_fingerprint or '-':35} {detail}")
+
+    with Stores(policy) as stores:
+        summary = erase_queue(
+            policy, stores, settings, kind, [i for _, i in queue], lines=[n for n, _ in queue],
+            ledger=Ledger.from_settings(settings), run_id=str(uuid.uuid4()), dry_run=dry_run,
+            received_at=received_at, progress=progress,
+        )  # fmt: skip
+    if as_json:
+        emit_json({**asdict(summary), "refused": summary.refused, "failed": summary.failed})
+    else:
+        counts = ", ".join(f"{n:,} {outcome}" for outcome, n in summary.counts.items())
+        what = "planned (dry run, nothing changed)" if dry_run else "handled"
+        click.echo(
+            f"{len(summary.items):,} {kind}(s) {what}: {counts}; run {summary.run_id}, recorded in the ledger"
+        )
+    if summary.exit_code:
+        sys.exit(summary.exit_code)
 
 
 def _changes(values: tuple[str, ...]) -> dict[str, str]:

@@ -180,14 +180,20 @@ def record_batch(
         "ended_at": now.isoformat(),
     }
     text = json.dumps(body, separators=(",", ":"))
-    evidence = {
+    evidence = leaf_columns(counts, leaves, key_id)
+    return _insert(connection, table, run_id, flow, rule, batch_no, action, policy_hash, text, now, evidence)
+
+
+def leaf_columns(counts: Mapping[str, int], leaves: Sequence[bytes], key_id: str) -> dict[str, Any]:
+    """The v2 evidence columns of a journal row: counts per table, key id, and the sorted leaves with their
+    count, Merkle root and blob."""
+    return {
         "table_counts": json.dumps(dict(counts), separators=(",", ":")),
         "key_id": key_id,
         "leaf_count": len(leaves),
         "root": merkle.root(leaves),
         "leaves": pack(leaves),
     }
-    return _insert(connection, table, run_id, flow, rule, batch_no, action, policy_hash, text, now, evidence)
 
 
 def record_entry(
@@ -197,18 +203,20 @@ def record_entry(
     *,
     part: int = 1,
     match: Sequence[str] = (),
+    evidence: Mapping[str, Any] | None = None,
 ) -> int:
     """Insert a journal row holding a whole ledger entry (a request's change) inside its transaction.
 
     ``part`` numbers the rows of one change that spans several stores; ``match`` holds keyed fingerprints
     (of the identifiers that named the subject) by which a retry finds the change (``find_entry``); they
-    stay in the journal and are not copied into the ledger.
+    stay in the journal and are not copied into the ledger. ``evidence`` (``leaf_columns``) holds the
+    leaves of the keys the change touched, as a batch's row does; the entry names their root.
     """
     now = datetime.now(UTC)
     text = canonical_json({"entry": signed_body(entry, now), "match": list(match)}).decode("utf-8")
     return _insert(
         connection, table, entry.run_id, entry.flow, entry.rule or "", part, entry.action, entry.policy_hash,
-        text, now,
+        text, now, evidence,
     )  # fmt: skip
 
 

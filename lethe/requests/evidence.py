@@ -8,6 +8,11 @@ transaction together with a journal row holding its whole ledger entry (``journa
 commit, ``copy_evidence`` copies the row into the ledger through ``transfer_pending``, the one copying path.
 A process killed between the commit and the copy leaves the row, and the next run on that store copies it.
 
+A queue of requests (``lethe erase --subjects-file``) copies in groups instead (``GroupCopy``): it prepares
+the evidence once for the whole queue, and after each request's commit copies what is pending only when the
+last copy is ``GROUP_SECONDS`` old, and once more at the end. Each request's row still commits with its
+change, so a crash between a commit and the next group copy loses nothing: the next run copies the rows.
+
 A retry of such a run finds its subject changed: an erased subject (or a rectified lookup value) is no longer
 found. ``remembering`` wraps the resolver: when nobody is found but a journalled change of the same kind
 names the identifier (by its keyed fingerprint), the retry is answered ``completed-earlier``
@@ -17,24 +22,30 @@ closed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from lethe.crypto import key_id
 from lethe.errors import LedgerError, LetheError, StoreError, SubjectNotFoundError
+from lethe.ledger import merkle
 from lethe.ledger.chain import Ledger
 from lethe.ledger.entry import LedgerEntry
-from lethe.ledger.journal import ensure_journal, find_entry, record_entry, transfer_pending
+from lethe.ledger.journal import ensure_journal, find_entry, leaf_columns, record_entry, transfer_pending
+from lethe.ledger.leaves import leaves_of, leaves_of_scalars
 from lethe.requests.register import RequestError, close_request, state_engine, type_name
-from lethe.requests.tracking import identifier_fingerprint
+from lethe.requests.tracking import RegisterBatch, identifier_fingerprint
 from lethe.settings import Settings
 from lethe.stores.engines import Stores
 
 COMPLETED_EARLIER = "completed-earlier"
+GROUP_SECONDS = 2.0  # in a queue, how old the last group copy may get before the next commit copies again
 
 # Test-only hook points, None in production: called with the flow's name just before the transaction of a
 # request's change commits (its journal row inserted) and just after the commit (before the ledger copy).
@@ -65,6 +76,42 @@ def recover_evidence(ledger: Ledger, stores: Stores, names: Iterable[str]) -> No
             raise StoreError(f"store {name}: cannot read its journal ({type_name(exc)})") from None
 
 
+@dataclass(frozen=True)
+class ChangeLeaves:
+    """The keyed leaves (``lethe.ledger.leaves``) of the primary keys a request changed in one store."""
+
+    leaves: list[bytes]  # sorted, of every table (each table's leaves are keyed by its own key)
+    tables: dict[str, int]  # table name -> its leaves
+    key_id: str  # of the master key the leaves are keyed with
+
+    def details(self) -> dict[str, str | int]:
+        """What the ledger entry says of them (as a retention batch's entry): root, count, key id, tables."""
+        return {
+            "root": merkle.root(self.leaves).hex(),
+            "leaf_count": len(self.leaves),
+            "key_id": self.key_id,
+            "tables": ",".join(sorted(self.tables)),
+        }
+
+
+def change_leaves(settings: Settings, store: str, keys: Mapping[str, Sequence[Any]]) -> ChangeLeaves:
+    """The leaves of the keys changed per table of ``store`` (a key: a bare value, or a tuple of columns)."""
+    master = settings.require_master_key()
+    leaves: set[bytes] = set()
+    tables: dict[str, int] = {}
+    for table, values in keys.items():
+        if not values:
+            continue
+        made = (
+            leaves_of(master, store, table, values)
+            if isinstance(values[0], tuple)
+            else leaves_of_scalars(master, store, table, values)
+        )
+        tables[table] = len(set(made))
+        leaves.update(made)
+    return ChangeLeaves(sorted(leaves), tables, key_id(master))
+
+
 def journal_change(
     connection: sa.Connection,
     table: sa.Table,
@@ -72,9 +119,18 @@ def journal_change(
     *,
     part: int = 1,
     match: Sequence[str] = (),
+    leaves: ChangeLeaves | None = None,
 ) -> None:
-    """Journal a request's change in the transaction that makes it, as the last statement before its commit."""
-    record_entry(connection, table, entry, part=part, match=match)
+    """Journal a request's change in the transaction that makes it, as the last statement before its commit.
+
+    With ``leaves`` the row holds them (root, count, blob) and the entry names their root, count, key id and
+    tables, so ``lethe ledger prove`` can prove each key the request changed.
+    """
+    evidence = None
+    if leaves is not None:
+        entry = replace(entry, details={**entry.details, **leaves.details()})
+        evidence = leaf_columns(leaves.tables, leaves.leaves, leaves.key_id)
+    record_entry(connection, table, entry, part=part, match=match, evidence=evidence)
     if _before_commit is not None:
         _before_commit(entry.flow)
 
@@ -83,6 +139,11 @@ def copy_evidence(ledger: Ledger, stores: Stores, names: Sequence[str], flow: st
     """After the commit: copy the change's journal rows into the ledger (the next run does if this one dies)."""
     if _after_commit is not None:
         _after_commit(flow)
+    _copy_committed(ledger, stores, names, flow)
+
+
+def _copy_committed(ledger: Ledger, stores: Stores, names: Sequence[str], flow: str) -> None:
+    """``recover_evidence`` after commits, its ledger errors saying that the changes themselves are safe."""
     try:
         recover_evidence(ledger, stores, names)
     except LedgerError as exc:
@@ -91,6 +152,63 @@ def copy_evidence(ledger: Ledger, stores: Stores, names: Sequence[str], flow: st
             f"{exc}; the {flow} is committed and journalled in store {', '.join(names)}: "
             "the next run on that store copies it into the ledger"
         ) from exc
+
+
+class GroupCopy:
+    """The evidence of a queue of requests of one kind: prepared once, copied into the ledger in groups.
+
+    Made before the first request changes anything (``prepare_evidence``: the ledger takes entries, what
+    earlier runs left is copied; ``journal=False`` for a dry run). Each request calls ``committed`` after
+    its commit; between requests the queue calls ``flush_if_due``, which copies the pending rows when the
+    last copy is ``every`` seconds old, and ``flush`` at its end (and when it stops early), which copies
+    what is left. With ``register`` (the
+    queue's ``RegisterBatch``) each copy is followed by closing the requests handled since.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        stores: Stores,
+        names: Sequence[str],
+        flow: str,
+        *,
+        journal: bool = True,
+        every: float = GROUP_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        register: RegisterBatch | None = None,
+    ) -> None:
+        self.ledger, self.stores, self.names, self.flow = ledger, stores, list(names), flow
+        self.every, self._clock, self.register = every, clock, register
+        self.journals = prepare_evidence(ledger, stores, self.names, journal=journal)
+        self.pending = 0  # requests committed since the last copy
+        self.copies = 0  # group copies made that found something to copy
+        self._last = clock()
+
+    def committed(self) -> None:
+        """A request's change and its journal rows are committed (copied with the next group)."""
+        if _after_commit is not None:
+            _after_commit(self.flow)
+        self.pending += 1
+
+    def flush_if_due(self) -> None:
+        """Between requests: copy when the last copy is ``every`` seconds old.
+
+        Called by the queue, not inside a request, so that a copy that fails stops the queue with its own
+        error instead of passing for a failure of the request that happened to come before it.
+        """
+        if self._clock() - self._last >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Copy every pending journal row of the stores into the ledger now, then close the requests the
+        ``register`` batch holds (their evidence is in the ledger first)."""
+        self._last = self._clock()
+        if self.pending:
+            self.pending = 0
+            self.copies += 1
+            _copy_committed(self.ledger, self.stores, self.names, self.flow)
+        if self.register is not None:
+            self.register.flush()
 
 
 def identifier_prints(settings: Settings, subject: str, identifiers: Iterable[object]) -> list[str]:

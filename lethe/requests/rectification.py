@@ -37,6 +37,7 @@ from lethe.requests.evidence import (
     COMPLETED_EARLIER,
     CompletedEarlier,
     answer_completed_earlier,
+    change_leaves,
     copy_evidence,
     identifier_prints,
     journal_change,
@@ -221,8 +222,9 @@ def rectify_subject(
                 # The identifier (and the key) name the change, so a retry by an old value finds it.
                 named = identifier_prints(settings, subject, [identifier, ref.key])
                 journal_change(
-                    connection, journals[store], record("completed", request.id, rows), match=named
-                )
+                    connection, journals[store], record("completed", request.id, rows), match=named,
+                    leaves=change_leaves(settings, store, {definition.table: [ref.key]}),
+                )  # fmt: skip
         except SQLAlchemyError as exc:
             raise StoreError(f"store {store}: rectification failed ({type_name(exc)})") from None
         copy_evidence(ledger, stores, [store], "rectification")

@@ -199,6 +199,73 @@ def close_request(
     return RequestRecord(*row)
 
 
+def open_requests(
+    engine: Engine,
+    type: str,
+    subject: str,
+    fingerprints: Sequence[str],
+    *,
+    received_at: datetime | None = None,
+) -> list[RequestRecord]:
+    """``open_request`` for many subjects (a queue) in one transaction; the records in the order given."""
+    if type not in REQUEST_TYPES:
+        raise RequestError(f"unknown request type {type!r}; valid: {', '.join(REQUEST_TYPES)}")
+    received = (received_at or datetime.now(UTC)).astimezone(UTC)
+    due = due_date(received)
+    records = [
+        RequestRecord(str(uuid.uuid4()), type, subject, fp, received, due, "open", None, None)
+        for fp in fingerprints
+    ]
+    if not records:
+        return []
+    table = ensure_register(engine)
+    rows = [
+        {
+            "id": r.id, "type": type, "subject": subject, "subject_fingerprint": r.subject_fingerprint,
+            "received_at": received, "due_at": due, "status": "open",
+        }
+        for r in records
+    ]  # fmt: skip
+    try:
+        with engine.begin() as connection:
+            connection.execute(table.insert(), rows)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write {REGISTER_TABLE} ({type_name(exc)})") from None
+    return records
+
+
+def close_requests(
+    engine: Engine, closes: Sequence[tuple[str, str, str]], *, closed_at: datetime | None = None
+) -> list[str]:
+    """Close open requests, each ``(id, status, outcome)``, in one transaction; return the ids that were not
+    open any more (closed meanwhile, or unknown) and were left as they were."""
+    if not closes:
+        return []
+    for _, status, _ in closes:
+        if status not in STATUSES or status == "open":
+            raise RequestError(f"a request closes as one of {', '.join(s for s in STATUSES if s != 'open')}")
+    table = ensure_register(engine)
+    when = closed_at or datetime.now(UTC)
+    statement = (
+        table.update()
+        .where(table.c.id == sa.bindparam("r_id"), table.c.status == "open")
+        .values(status=sa.bindparam("r_status"), outcome=sa.bindparam("r_outcome"), closed_at=when)
+    )
+    params = [{"r_id": i, "r_status": st, "r_outcome": o[:OUTCOME_LIMIT]} for i, st, o in closes]
+    ids = [i for i, _, _ in closes]
+    query = sa.select(table.c.id).where(table.c.id.in_(ids), table.c.status == "open")
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name != "sqlite":
+                query = query.with_for_update()
+            was_open = set(connection.execute(query).scalars())
+            if was_open:
+                connection.execute(statement, [p for p in params if p["r_id"] in was_open])
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot write {REGISTER_TABLE} ({type_name(exc)})") from None
+    return [i for i in ids if i not in was_open]
+
+
 def note_request(engine: Engine, request_id: str, outcome: str) -> None:
     """Set the outcome text of a request that stays open (e.g. why an attempt failed)."""
     table = ensure_register(engine)
@@ -256,6 +323,31 @@ def find_open_request(
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot read {REGISTER_TABLE} ({type_name(exc)})") from None
     return None if row is None else RequestRecord(*row)
+
+
+def find_open_requests(
+    engine: Engine, type: str, subject: str, fingerprints: Sequence[str]
+) -> dict[str, RequestRecord]:
+    """``find_open_request`` for many subjects in one query: by fingerprint, the oldest open request."""
+    if not fingerprints:
+        return {}
+    table = ensure_register(engine)
+    types = list(EXPORT_TYPES) if type in EXPORT_TYPES else [type]
+    query = (
+        sa.select(table)
+        .where(
+            table.c.subject_fingerprint.in_(sorted(set(fingerprints))), table.c.status == "open",
+            table.c.subject == subject, table.c.type.in_(types),
+        )
+        .order_by(table.c.received_at.desc(), table.c.id.desc())
+    )  # fmt: skip
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(query).all()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read {REGISTER_TABLE} ({type_name(exc)})") from None
+    # Newest first, so the oldest of a subject's open requests is the one left in the dict.
+    return {row.subject_fingerprint: RequestRecord(*row) for row in rows}
 
 
 def check_request(

@@ -19,7 +19,7 @@ and of the same type and subject. The access and portability export answer eithe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,9 +39,12 @@ from lethe.requests.register import (
     RequestRecord,
     check_request,
     close_request,
+    close_requests,
     find_open_request,
+    find_open_requests,
     note_request,
     open_request,
+    open_requests,
     state_engine,
     type_name,
 )
@@ -68,6 +71,48 @@ class TrackedRequest:
         self.status, self.outcome = status, outcome
 
 
+class RegisterBatch:
+    """The register's writes for a queue of requests of one type, grouped.
+
+    ``open_for`` opens (or continues) the requests of many subjects in one transaction before any of them
+    is handled, so each request is in the register, open, before its change; ``track_request`` with
+    ``batch`` takes such a request without reading the register again and leaves its closing here, and
+    ``flush`` closes the requests handled since in one transaction (the queue does after each group copy of
+    the evidence, and at its end). A process that dies in between leaves those requests open, as one that
+    dies between a change and closing its request does: the next attempt answers them.
+    """
+
+    def __init__(
+        self, settings: Settings, type: str, subject: str, *, received_at: datetime | None = None
+    ) -> None:
+        self.engine = state_engine(settings)
+        self.type, self.subject, self.received_at = type, subject, received_at
+        self.opened: dict[str, RequestRecord] = {}  # by key fingerprint: requests opened or continued
+        self._closes: list[tuple[str, str, str]] = []
+
+    def open_for(self, fingerprints: Sequence[str]) -> dict[str, RequestRecord]:
+        """The open request of each subject (by key fingerprint): continued when it has one, else opened."""
+        wanted = [fp for fp in dict.fromkeys(fingerprints) if fp not in self.opened]
+        found = find_open_requests(self.engine, self.type, self.subject, wanted)
+        new = open_requests(
+            self.engine, self.type, self.subject, [fp for fp in wanted if fp not in found],
+            received_at=self.received_at,
+        )  # fmt: skip
+        self.opened.update(found)
+        self.opened.update({r.subject_fingerprint: r for r in new})
+        return {fp: self.opened[fp] for fp in fingerprints}
+
+    def close(self, request_id: str, status: str, outcome: str) -> None:
+        """Close the request at the next ``flush``."""
+        self._closes.append((request_id, status, outcome))
+
+    def flush(self) -> None:
+        """Close the requests handled since the last flush, in one transaction."""
+        closes, self._closes = self._closes, []
+        # A request closed meanwhile by a concurrent attempt keeps that attempt's answer.
+        close_requests(self.engine, closes)
+
+
 @contextmanager
 def track_request(
     settings: Settings,
@@ -78,6 +123,7 @@ def track_request(
     received_at: datetime | None = None,
     engine: Engine | None = None,
     request_id: str | None = None,
+    batch: RegisterBatch | None = None,
 ) -> Iterator[TrackedRequest]:
     """Continue (or open) the subject's request on entry; close it on exit with what ``finish`` said
     (default: completed).
@@ -85,10 +131,16 @@ def track_request(
     The request continued is ``request_id`` when given (``check_request``), else the subject's open request
     of this type; a new one (received at ``received_at``, default now) only when there is none. When the
     block raises before ``finish`` was called the request stays open, its outcome naming the error's class:
-    the request still has to be answered, and the next attempt continues it.
+    the request still has to be answered, and the next attempt continues it. With ``batch`` (a queue) the
+    request is the one ``batch.open_for`` opened for the subject, and a block that ends normally leaves its
+    closing to the batch.
     """
     state = engine if engine is not None else state_engine(settings)
-    if request_id is not None:
+    # Taken once: a subject named twice in a queue continues its request the usual way the second time.
+    opened = batch.opened.pop(key_fingerprint, None) if batch is not None and request_id is None else None
+    if opened is not None:
+        record = opened
+    elif request_id is not None:
         record = check_request(state, request_id, type, subject, key_fingerprint)
     else:
         record = find_open_request(state, type, subject, key_fingerprint) or open_request(
@@ -106,6 +158,9 @@ def track_request(
                 close_request(state, tracked.id, tracked.status, tracked.outcome or tracked.status)
         raise
     status, outcome = tracked.status or "completed", tracked.outcome or "completed"
+    if opened is not None and batch is not None:
+        batch.close(tracked.id, status, outcome)
+        return
     try:
         close_request(state, tracked.id, status, outcome)
     except RequestError:

@@ -4,7 +4,8 @@ A real child process (``tests/support/request_worker.py``) erases or rectifies a
 SIGKILLed inside the change's transaction (``before_commit``: nothing may change, nothing be journalled) or
 between its commit and the ledger copy (``after_commit``: the change and its journal row are there, the ledger
 has nothing yet). The next run on the store must copy the journalled entry into the ledger exactly once, the
-ledger must verify, and a retry of the request must answer "completed earlier", not "not found".
+ledger must verify, and a retry of the request must answer "completed earlier", not "not found". A queue of
+erasures killed after one subject's commit, before its group copy, is recovered the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from support.shop import DELETED, Shop, erase, fingerprint_of, full_customer, op
 from lethe.cli.main import main
 from lethe.ledger.entry import RecordedEntry
 from lethe.ledger.journal import journal_ref
+from lethe.requests.erasure.queue import erase_queue
 
 STORE = "shop"
 
@@ -143,4 +145,47 @@ def test_rectification_killed_after_its_commit_is_recovered_and_a_retry_is_answe
     ]  # fmt: skip
     assert shop.entries()[0].entry.details["journal"] == journal_ref(STORE, row)
     assert [(r.type, r.status) for r in shop.register()] == [("rectification", "completed")]
+    assert ledger_verifies(tmp_path)
+
+
+def test_a_queue_killed_after_a_commit_is_recovered_and_nothing_is_recorded_twice(
+    shop: Shop, tmp_path: Path
+) -> None:
+    ids = [int(r[0]) for r in shop.rows("SELECT id FROM customers WHERE NOT legal_hold AND EXISTS (SELECT 1 FROM addresses a WHERE a.customer_id = customers.id) ORDER BY id")[:3]]  # fmt: skip
+    emails = [shop.one("SELECT email FROM customers WHERE id = :c", c=c) for c in ids]
+    untouched = shop.checksum("customers", f"id = {ids[2]}")
+
+    # Killed after the second subject's commit, before any group copy.
+    code, report = run_worker(
+        shop, tmp_path, action="erase_queue", identifiers=emails, crash="after_commit", crash_at=2
+    )
+
+    assert (code, report) == (-signal.SIGKILL, None)
+    assert [shop.one(f"SELECT count(*) FROM addresses WHERE customer_id = {c}") for c in ids[:2]] == [0, 0]
+    assert shop.checksum("customers", f"id = {ids[2]}") == untouched
+    rows = journal_rows(shop.engine)
+    assert [(r.flow, r.ledger_seq) for r in rows] == [("erasure", None), ("erasure", None)]
+    assert changes(shop.entries(), "erase") == []
+    # The queue's requests were opened ahead, all three, and are still open.
+    assert sorted((r.type, r.status) for r in shop.register()) == [("erasure", "open")] * 3
+
+    # The same queue again: the journalled two reach the ledger once and are answered as completed earlier,
+    # the third is erased, its open request continued.
+    summary = erase_queue(
+        shop.policy, shop.stores, shop.settings, "customer", emails, ledger=shop.ledger, run_id=shop.run_id()
+    )
+    assert [i.outcome for i in summary.items] == ["completed-earlier", "completed-earlier", "completed"]
+    entries = shop.entries()
+    erased = changes(entries, "erase")
+    assert sorted(e.entry.fingerprints[0] for e in erased) == sorted(fingerprint_of(shop, c) for c in ids)
+    refs = [e.entry.details["journal"] for e in erased]
+    assert len(refs) == len(set(refs)) == 3
+    assert sorted(refs[:2]) == sorted(journal_ref(STORE, r) for r in rows)
+    assert all(r.ledger_seq is not None for r in journal_rows(shop.engine))
+    assert sorted((r.type, r.status) for r in shop.register()) == [("erasure", "completed")] * 3
+    # A third run copies nothing again.
+    erase_queue(
+        shop.policy, shop.stores, shop.settings, "customer", emails, ledger=shop.ledger, run_id=shop.run_id()
+    )
+    assert len(changes(shop.entries(), "erase")) == 3
     assert ledger_verifies(tmp_path)

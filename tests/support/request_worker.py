@@ -3,9 +3,10 @@ dying at a chosen point.
 
 ``run(config, result_file)`` is the target of a ``multiprocessing`` process (``forkserver``, as in
 ``retention_worker``). The config holds ``db_url`` (the demo shop, policy config/demo.yaml), ``env`` (the
-settings' environment), ``action`` (``erase`` or ``rectify``), ``identifier``, ``changes`` (rectify only) and
-optionally ``crash``: ``before_commit`` (the change made and journalled, its transaction open) or
-``after_commit`` (committed, not yet copied to the ledger), where the process SIGKILLs itself.
+settings' environment), ``action`` (``erase``, ``erase_queue`` or ``rectify``), ``identifier`` (``identifiers``
+for a queue), ``changes`` (rectify only) and optionally ``crash``: ``before_commit`` (the change made and
+journalled, its transaction open) or ``after_commit`` (committed, not yet copied to the ledger; in a queue at
+the ``crash_at``-th subject's commit, default the first), where the process SIGKILLs itself.
 
 Writes ``{"outcome": ...}`` to ``result_file`` and exits 0; on a Lethe error writes ``{"error": class name}``
 and exits with its exit code; on any other exception writes ``{"traceback": ...}`` and exits 1.
@@ -23,6 +24,7 @@ from lethe.errors import LetheError
 from lethe.ledger.chain import Ledger
 from lethe.policy.loading import parse_policy
 from lethe.requests.erasure.erase import erase_subject
+from lethe.requests.erasure.queue import erase_queue
 from lethe.requests.rectification import rectify_subject
 from lethe.settings import load_settings
 from lethe.stores.engines import Stores
@@ -37,10 +39,17 @@ def handle(config: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     # Imported here: a test module that imports this worker must load even where the hooks do not exist.
     from lethe.requests import evidence as requests_journal
 
+    commits = iter(range(1, 1_000_000))
+    crash_at = int(config.get("crash_at", 1))  # in a queue: die at this subject's commit
+
+    def after_commit(_flow: str) -> None:
+        if next(commits) == crash_at:
+            die()
+
     if crash == "before_commit":
         requests_journal._before_commit = lambda _flow: die()
     elif crash == "after_commit":
-        requests_journal._after_commit = lambda _flow: die()
+        requests_journal._after_commit = after_commit
     elif crash is not None:
         raise ValueError(f"unknown crash point {crash!r}")
     policy = parse_policy(DEMO.read_text(), source="demo.yaml", environ={"LETHE_DEMO_URL": config["db_url"]})
@@ -49,6 +58,11 @@ def handle(config: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     try:
         with Stores(policy) as stores:
             common: dict[str, Any] = {"ledger": ledger, "run_id": "crashing-run"}
+            if config["action"] == "erase_queue":  # group copies only at the end: the kill comes first
+                summary = erase_queue(
+                    policy, stores, settings, "customer", config["identifiers"], every=3600.0, **common
+                )
+                return summary.exit_code, {"outcome": summary.counts}
             if config["action"] == "erase":
                 receipt = erase_subject(policy, stores, settings, "customer", config["identifier"], **common)
                 return 0, {"outcome": receipt.outcome}

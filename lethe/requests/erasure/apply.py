@@ -58,9 +58,16 @@ class Applied:
     detached: dict[str, int] = field(default_factory=dict)
     lookups: list[tuple[str, Any]] = field(default_factory=list)  # in memory only, never recorded
     checks: list[str] = field(default_factory=list)
+    # The primary keys each statement changed, per ``store.table`` (bare values for a one-column key, else
+    # tuples): in memory only, they become the journal's keyed leaves.
+    keys: dict[str, list[Any]] = field(default_factory=dict)
 
     def add(self, name: str, n: int) -> None:
         self.rows[name] = self.rows.get(name, 0) + n
+
+    def changed(self, name: str, keys: list[Any]) -> None:
+        """Keys of ``store.table`` a statement changed."""
+        self.keys.setdefault(name, []).extend(keys)
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ class StorePart:
     rows: dict[str, int]
     detached: dict[str, int]
     lookups: tuple[Any, ...] = field(default=(), repr=False)
+    keys: dict[str, list[Any]] = field(default_factory=dict, repr=False)  # changed keys per table name
 
 
 JournalPart = Callable[[sa.Connection, StorePart], None]
@@ -118,11 +126,13 @@ def _apply_journalled(
     rows, detached = set(applied.rows), set(applied.detached)
     _apply_store(connection, setup, store, key, applied)
     # Names are ``store.table``: what this store added is what was not there before.
+    prefix = f"{store}."
     part = StorePart(
         store,
         {name: n for name, n in applied.rows.items() if name not in rows},
         {name: n for name, n in applied.detached.items() if name not in detached},
         tuple(v for _, v in applied.lookups) if store == setup.identity.entry.store else (),
+        {name.removeprefix(prefix): k for name, k in applied.keys.items() if name.startswith(prefix) and k},
     )
     journal(connection, part)
 
@@ -167,13 +177,14 @@ def _apply_store(
     predicates = subject_predicates(connection, setup, store, key)
     for item in tables:
         if item.action == "anonymise":
-            applied.add(item.name, _anonymise(connection, setup, item, predicates[item.name]))
+            applied.add(item.name, _anonymise(connection, setup, item, predicates[item.name], applied))
     for item in reversed(tables):
         if item.action == "delete":
             if item.links:
                 _unlink_children(connection, item, predicates[item.name], applied)
-            deleted = connection.execute(sa.delete(item.table).where(predicates[item.name])).rowcount
-            applied.add(item.name, int(deleted))
+            deleted = changing(connection, item.table, predicates[item.name], None)
+            applied.changed(_keyed(item), deleted)
+            applied.add(item.name, len(deleted))
     # One round trip: the kept rows (for the receipt) and everything checks 1-3 must find empty.
     probes: dict[str, tuple[sa.Table, sa.ColumnElement[bool]]] = {}
     for item in tables:
@@ -236,13 +247,61 @@ def _rewrite_sql(
     return result
 
 
-def _anonymise(connection: sa.Connection, setup: ErasureSetup, item: ErasureTable, where: Predicate) -> int:
+def _anonymise(
+    connection: sa.Connection, setup: ErasureSetup, item: ErasureTable, where: Predicate, applied: Applied
+) -> int:
     """Rewrite the subject's rows of one table set-based; values already anonymised stay as they are."""
     values, handled, _ = _rewrite_sql(setup, item)
     condition = where if handled is None else sa.and_(where, sa.not_(handled))
     if in_python := [r for r in item.rewrites if r.operator.in_python(r.context)]:  # tokens: in_process
-        return rewrite_in_python(connection, item.table, condition, in_python, values)
-    return int(connection.execute(sa.update(item.table).where(condition).values(values)).rowcount)
+        keys = _locked_keys(connection, item.table, condition)
+        applied.changed(_keyed(item), keys)
+        return rewrite_in_python(connection, item.table, condition, in_python, values) if keys else 0
+    keys = changing(connection, item.table, condition, values)
+    applied.changed(_keyed(item), keys)
+    return len(keys)
+
+
+def _keyed(item: ErasureTable) -> str:
+    """``store.table`` with the table as the policy names it (``schema.table`` included), as leaves are keyed."""
+    return item.name
+
+
+def _named(table: sa.Table) -> str:
+    """A table outside the policy (a child detached or deleted with its parent) as the policy would name it."""
+    return f"{table.schema}.{table.name}" if table.schema else table.name
+
+
+def changing(
+    connection: sa.Connection, table: sa.Table, where: Predicate, values: dict[str, Any] | None
+) -> list[Any]:
+    """UPDATE (with ``values``) or DELETE (without) the rows of ``where``; return the keys it changed.
+
+    RETURNING where the engine has it (SQLite 3.35+, PostgreSQL; MariaDB's DELETE); otherwise (MariaDB's
+    UPDATE) the keys are locked first and the statement must change exactly them.
+    """
+    pk = list(table.primary_key.columns)
+    dialect = connection.dialect
+    statement: Any = sa.delete(table) if values is None else sa.update(table).values(values)
+    if dialect.delete_returning if values is None else dialect.update_returning:
+        result = connection.execute(statement.where(where).returning(*pk))
+        return list(result.scalars().all()) if len(pk) == 1 else [tuple(r) for r in result.all()]
+    keys = _locked_keys(connection, table, where)
+    if keys:
+        rows = int(connection.execute(statement.where(where)).rowcount)
+        if rows != len(keys):  # a concurrent writer got in between: roll back rather than leave a key out
+            raise VerificationError(f"{table.name}: {rows} row(s) changed, {len(keys)} expected")
+    return keys
+
+
+def _locked_keys(connection: sa.Connection, table: sa.Table, where: Predicate) -> list[Any]:
+    """The keys of ``where``'s rows, locked on servers (SQLite's write lock covers the transaction)."""
+    pk = list(table.primary_key.columns)
+    query = sa.select(*pk).where(where)
+    if connection.dialect.name != "sqlite":
+        query = query.with_for_update()
+    result = connection.execute(query)
+    return list(result.scalars().all()) if len(pk) == 1 else [tuple(r) for r in result.all()]
 
 
 def _unlink_children(
@@ -251,14 +310,30 @@ def _unlink_children(
     """Detach (nullable key) or delete (NOT NULL key) the rows of other tables pointing at doomed rows."""
     if len(item.key) != 1:
         raise SchemaMismatchError(f"{item.name}: a table with children needs a single-column primary key")
-    keys = list(connection.execute(sa.select(item.key[0]).where(where)).scalars())
-    for label, n in _unlink(connection, list(item.links), item.table, keys).items():
+    changed: dict[str, list[Any]] = {}
+    if connection.dialect.name in ("postgresql", "sqlite") and all(link.detach for link in item.links):
+        # Only detaching: one UPDATE per link through a subquery of the parents, no keys read first
+        # (MariaDB cannot semi-join a single-table UPDATE: it gets the parents' keys as values below).
+        counts: dict[str, int] = {}
+        for link in item.links:
+            parents = sa.select(item.table.c[link.parent_column]).where(where)
+            detached = changing(
+                connection, link.table, link.fk_column.in_(parents), {link.fk_column.name: None}
+            )
+            changed.setdefault(_named(link.table), []).extend(detached)
+            counts[link.label] = counts.get(link.label, 0) + len(detached)
+    else:
+        keys = list(connection.execute(sa.select(item.key[0]).where(where)).scalars())
+        counts = _unlink(connection, list(item.links), item.table, keys, changed)
+    for label, n in counts.items():
         table, _, kind = label.partition(" (")
         name = f"{item.entry.store}.{table}"
         if kind == "detach)":
             applied.detached[name] = applied.detached.get(name, 0) + n
         elif n:  # deleted with their parent: the subject's rows, or another table's (NOT NULL key)
             applied.add(name, n)
+    for table, changed_keys in changed.items():
+        applied.changed(f"{item.entry.store}.{table}", changed_keys)
 
 
 def _chunks(values: list[Any]) -> list[list[Any]]:
@@ -266,9 +341,14 @@ def _chunks(values: list[Any]) -> list[list[Any]]:
 
 
 def _unlink(
-    connection: sa.Connection, links: list[ChildLink], parent: sa.Table, keys: list[Any]
+    connection: sa.Connection,
+    links: list[ChildLink],
+    parent: sa.Table,
+    keys: list[Any],
+    changed: dict[str, list[Any]],
 ) -> dict[str, int]:
-    """``retention_cascade.delete_children`` with the parents' keys as values (erasure_plan says why)."""
+    """``retention_cascade.delete_children`` with the parents' keys as values (erasure_plan says why); the
+    keys of the rows detached or deleted go to ``changed`` (by table name)."""
     counts: dict[str, int] = {}
     pk = next(iter(parent.primary_key.columns))
     for link in links:
@@ -278,25 +358,27 @@ def _unlink(
             values = [v for c in _chunks(keys) for v in connection.execute(select.where(pk.in_(c))).scalars()]
         n = 0
         for chunk in _chunks(values):
-            statement: sa.Executable
             if link.detach:
-                statement = (
-                    sa.update(link.table).where(link.fk_column.in_(chunk)).values({link.fk_column.name: None})
+                detached = changing(
+                    connection, link.table, link.fk_column.in_(chunk), {link.fk_column.name: None}
                 )
-            else:
-                if link.children:
-                    child_pk = list(link.table.primary_key.columns)
-                    if len(child_pk) != 1:
-                        raise SchemaMismatchError(
-                            f"{link.table.name}: cascading needs a single-column primary key"
-                        )
-                    children = list(
-                        connection.execute(sa.select(child_pk[0]).where(link.fk_column.in_(chunk))).scalars()
+                changed.setdefault(_named(link.table), []).extend(detached)
+                n += len(detached)
+                continue
+            if link.children:
+                child_pk = list(link.table.primary_key.columns)
+                if len(child_pk) != 1:
+                    raise SchemaMismatchError(
+                        f"{link.table.name}: cascading needs a single-column primary key"
                     )
-                    for label, m in _unlink(connection, link.children, link.table, children).items():
-                        counts[label] = counts.get(label, 0) + m
-                statement = sa.delete(link.table).where(link.fk_column.in_(chunk))
-            n += int(connection.execute(statement).rowcount)
+                children = list(
+                    connection.execute(sa.select(child_pk[0]).where(link.fk_column.in_(chunk))).scalars()
+                )
+                for label, m in _unlink(connection, link.children, link.table, children, changed).items():
+                    counts[label] = counts.get(label, 0) + m
+            deleted = changing(connection, link.table, link.fk_column.in_(chunk), None)
+            changed.setdefault(_named(link.table), []).extend(deleted)
+            n += len(deleted)
         counts[link.label] = counts.get(link.label, 0) + n
     return counts
 

@@ -33,6 +33,11 @@ transaction journals its part of the erasure (``lethe_journal``) before it commi
 rows are copied into the ledger, so a crash in between loses no evidence: the next run on the store copies
 them. A retry whose subject is no longer found, while the journal holds an erasure the identifier named,
 is answered ``completed-earlier`` (its request, left open by the interrupted run, is closed), not "not found".
+Each store's journal row also holds the keyed leaves (``lethe.ledger.leaves``) of every primary key the
+statements changed there (they hand the keys back: RETURNING, or the keys locked first on MariaDB's
+UPDATE), sorted into one blob with their Merkle root, which the entry names with the leaf count, key id
+and tables. In a queue (``lethe.requests.erasure.queue``) the evidence is prepared once and the rows are
+copied into the ledger in groups (``evidence.GroupCopy``).
 
 The ledger gets one entry per call, or per store for a real erasure: flow ``erasure``, action ``erase``
 (``erase.plan`` for a dry run), outcome ``completed`` (the journalled part of a store, checks 1-3 passed),
@@ -75,19 +80,36 @@ from lethe.requests.erasure.plan import (
 from lethe.requests.evidence import (
     COMPLETED_EARLIER,
     CompletedEarlier,
+    GroupCopy,
     answer_completed_earlier,
+    change_leaves,
     copy_evidence,
     identifier_prints,
     journal_change,
     prepare_evidence,
     remembering,
 )
-from lethe.requests.tracking import key_fingerprint, resolve_for_request, track_request
+from lethe.requests.tracking import SubjectRef, key_fingerprint, resolve_for_request, track_request
 from lethe.settings import Settings
 from lethe.stores.engines import Stores
 
-__all__ = ["ErasureBlockedError", "ErasurePlan", "ErasureReceipt", "TableReceipt", "erase_subject"]
+__all__ = [
+    "ErasureBlockedError",
+    "ErasurePlan",
+    "ErasureReceipt",
+    "TableReceipt",
+    "UnverifiedErasureError",
+    "erase_subject",
+]
 Confirm = Callable[[ErasurePlan], bool]
+
+
+class UnverifiedErasureError(VerificationError):
+    """The erasure committed, but afterwards an identifier still finds the subject (check 4); its receipt."""
+
+    def __init__(self, message: str, receipt: ErasureReceipt) -> None:
+        super().__init__(message)
+        self.receipt = receipt
 
 
 def erase_subject(
@@ -104,26 +126,37 @@ def erase_subject(
     received_at: datetime | None = None,
     setup: ErasureSetup | None = None,
     request_id: str | None = None,
+    evidence: GroupCopy | None = None,
+    resolved: SubjectRef | None = None,
 ) -> ErasureReceipt:
     """Erase one subject as the policy says (or only plan it with ``dry_run``); see the module docstring.
 
     ``confirm`` is asked with the plan before anything changes; False cancels. ``setup`` (from
     ``prepare_erasure``) saves reflecting the graph again when erasing many subjects. ``request_id`` names
     the open request this attempt continues (default: the subject's open erasure request, if any).
+    ``evidence`` is the group copy of a queue (``lethe.requests.erasure.queue``): prepared once for the
+    queue, it copies the journal rows into the ledger in groups rather than right after this commit, and
+    its register batch opened the subject's request and closes it with the group. ``resolved`` is the
+    subject the queue found by ``identifier`` (in clear) when it opened the requests: not resolved again.
     """
     started = datetime.now(UTC)
     action = "erase.plan" if dry_run else "erase"
     setup = setup or prepare_erasure(policy, stores, settings, subject)
     names, identity_store = setup.store_order(), setup.identity.entry.store
     # Before anything changes: the ledger takes entries, and what an interrupted run journalled is copied.
-    journals = prepare_evidence(ledger, setup.stores, names, journal=not dry_run)
+    journals = (
+        evidence.journals
+        if evidence is not None
+        else prepare_evidence(ledger, setup.stores, names, journal=not dry_run)
+    )
     resolve = remembering(
         lambda text: resolve_key(setup, text), setup.stores, identity_store, settings, subject,
         flow=ERASURE_FLOW, action="erase", in_clear=lambda text: resolve_key(setup, text, tokens=False),
         key_print=lambda key: key_fingerprint(policy, settings, subject, key),
     )  # fmt: skip
+    batch = evidence.register if evidence is not None else None
     try:
-        ref = resolve_for_request(
+        ref = resolved or resolve_for_request(
             policy, stores, settings, subject, identifier, request_type="erasure", ledger=ledger,
             run_id=run_id, flow=ERASURE_FLOW, action=action, register=not dry_run, started_at=started,
             resolve=resolve, request_id=request_id,
@@ -155,7 +188,7 @@ def erase_subject(
         if not dry_run:
             with track_request(
                 settings, "erasure", subject, ref.key_fingerprint, received_at=received_at,
-                request_id=request_id,
+                request_id=request_id, batch=batch,
             ) as req:  # fmt: skip
                 req.finish("refused", f"blocked: {', '.join(h.flag for h in plan.blocked)} ({HOLD_REASON})")
                 refused_id = req.id
@@ -166,8 +199,9 @@ def erase_subject(
     if confirm is not None and not confirm(plan):
         return finish("cancelled", None, None)
     with track_request(
-        settings, "erasure", subject, ref.key_fingerprint, received_at=received_at, request_id=request_id
-    ) as request:
+        settings, "erasure", subject, ref.key_fingerprint, received_at=received_at, request_id=request_id,
+        batch=batch,
+    ) as request:  # fmt: skip
 
         def journal(connection: sa.Connection, part: StorePart) -> None:
             """The store's part of the receipt, journalled in the store's transaction."""
@@ -181,6 +215,7 @@ def erase_subject(
             journal_change(
                 connection, journals[part.store], receipt_entry(policy, receipt, action),
                 part=names.index(part.store) + 1, match=identifier_prints(settings, subject, named),
+                leaves=change_leaves(settings, part.store, part.keys),
             )  # fmt: skip
 
         try:
@@ -194,11 +229,14 @@ def erase_subject(
         except LetheError as exc:  # rolled back: the receipt in the ledger shows the plan's counts
             finish("failed", None, request.id, type(exc).__name__)
             raise
-        copy_evidence(ledger, setup.stores, names, ERASURE_FLOW)
+        if evidence is not None:
+            evidence.committed()
+        else:
+            copy_evidence(ledger, setup.stores, names, ERASURE_FLOW)
         if problems:
-            finish("unverified", applied, request.id, step="erase.verify")
-            raise VerificationError(
-                f"erasure of a {subject} committed but not verified: {'; '.join(problems)}"
+            raise UnverifiedErasureError(
+                f"erasure of a {subject} committed but not verified: {'; '.join(problems)}",
+                finish("unverified", applied, request.id, step="erase.verify"),
             )
         receipt = finish("completed", applied, request.id)
         erased = sum(t.rows for t in receipt.erased)

@@ -10,7 +10,8 @@ The subject's rows are selected by *predicates with values*: the identity row by
 ``fk = key``, a deeper table by ``fk IN (keys of the parent's rows)``, the parent's keys read first. A
 subject is small, so the lists are short; and MariaDB cannot semi-join a single-table ``UPDATE``/``DELETE``
 with ``IN (SELECT ...)`` before 11.1 (it scans the whole table instead), so statements get values, not
-subqueries. Long lists (over ``MAX_LITERAL_KEYS``) fall back to the subquery.
+subqueries. Long lists (over ``MAX_LITERAL_KEYS``) fall back to the subquery, and so does a kept table,
+which is only counted (a SELECT, which MariaDB semi-joins), saving a round trip.
 """
 
 from __future__ import annotations
@@ -180,6 +181,9 @@ def subject_predicates(
                 predicates[item.name] = column == key
                 continue
             source = sa.select(parent.table.c[hop.parent_column]).where(predicates[parent.name])
+            if item.action == "keep":  # only counted, never written: a subquery saves reading the values
+                predicates[item.name] = column.in_(source)
+                continue
             values = [
                 v for v in connection.execute(source.limit(MAX_LITERAL_KEYS + 1)).scalars() if v is not None
             ]
