@@ -15,7 +15,8 @@ retention batch's row (journal v2, ``record_batch``) holds the batch's evidence 
 the master key, ``lethe.crypto.key_id``), ``leaf_count``, ``root`` (32 bytes, RFC 9162 Merkle root over the
 sorted leaves) and ``leaves`` (the sorted 16-byte leaves concatenated, ``lethe.ledger.leaves``); its ``body``
 is small JSON: ``{"v": 2, "span": [after, upto], "counts": ..., "started_at", "ended_at"}`` with the span's
-ends as keyed fingerprints (null for an open end). Its ledger entry's details carry ``root`` (hex),
+ends as keyed fingerprints (null for an open end), and ``"partition": "p<i>of<N>"`` for a batch of a partitioned
+rule (copied to the ledger entry's details). Its ledger entry's details carry ``root`` (hex),
 ``leaf_count``, ``key_id``, ``span_after``, ``span_upto``, ``batch`` and the ``journal`` reference. Nothing
 per key is in JSON. Rows of version 1 (``body`` holding counts and one fingerprint per key, no root) are
 still copied as they were. ``transfer_pending`` copies every kind: one ledger entry per row, all pending
@@ -165,20 +166,24 @@ def record_batch(
     key_id: str,
     span: tuple[str | None, str | None],
     started_at: datetime,
+    partition: str | None = None,
 ) -> int:
     """Insert the v2 journal row of a batch inside the batch's transaction; return its id.
 
     ``leaves`` are the batch's sorted leaves (``lethe.ledger.leaves``); the row keeps them as one blob with
     their Merkle root. ``span`` holds fingerprints of the span's ends (after, up to; None for an open end).
+    ``partition`` (``p<i>of<N>``, ``lethe.retention.partitions``) goes in the body and the ledger entry.
     """
     now = datetime.now(UTC)
-    body = {
+    body: dict[str, Any] = {
         "v": 2,
         "span": list(span),
         "counts": dict(counts),
         "started_at": started_at.isoformat(),
         "ended_at": now.isoformat(),
     }
+    if partition is not None:
+        body["partition"] = partition
     text = json.dumps(body, separators=(",", ":"))
     evidence = {
         "table_counts": json.dumps(dict(counts), separators=(",", ":")),
@@ -291,6 +296,8 @@ def _entry(store: str, row: sa.Row[Any]) -> LedgerEntry:
             root=bytes(row.root).hex(), leaf_count=int(row.leaf_count), key_id=row.key_id,
             span_after=after, span_upto=upto,
         )  # fmt: skip
+        if "partition" in body:
+            details["partition"] = body["partition"]
     return LedgerEntry(
         run_id=row.run_id,
         flow=row.flow,
