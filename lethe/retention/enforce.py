@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +31,7 @@ from lethe.ledger.journal import ensure_journal, record_batch, transfer_pending
 from lethe.ledger.leaves import leaves_of, leaves_of_scalars
 from lethe.policy.model import RetentionRule
 from lethe.retention.cascade import ChildLink, child_links
-from lethe.retention.partitions import Partition
+from lethe.retention.partitions import Partition, split_rule
 from lethe.retention.plan import count_rule
 from lethe.retention.run import Progress, RetentionRun, prepare_operators, store_error
 from lethe.retention.spans import KEY_BOUND_CEILING, SpanSizer, apply_span, key_bound, span_end
@@ -199,6 +200,36 @@ def finish_partitioned(
             f"retention.{rule.name}: {remaining.pending} row(s) are still expired and not handled after the run"
         )
     return result
+
+
+def enforce_partitioned(
+    run: RetentionRun,
+    rule: RetentionRule,
+    count: int,
+    *,
+    batch_size: int | None = None,
+    workers: int | None = None,
+) -> RuleResult:
+    """Split the rule into ``count`` partitions, enforce them on ``workers`` threads (default ``count``),
+    then verify the whole rule (``finish_partitioned``). In one process: the flow runs partitions as task runs.
+
+    Every partition runs to its end even when another fails; the first failure is raised afterwards (the
+    partitions that finished are journalled and in the ledger, the next run completes the rest).
+    """
+    started = datetime.now(UTC)
+    parts = split_rule(run, rule, count)
+    results: list[PartitionResult] = []
+    failures: list[BaseException] = []
+    with ThreadPoolExecutor(max_workers=workers or count, thread_name_prefix="lethe-partition") as pool:
+        futures = [pool.submit(enforce_partition, run, rule, p, batch_size=batch_size) for p in parts]
+        for future in futures:
+            try:
+                results.append(future.result())
+            except Exception as exc:  # every partition finishes first; the first failure is raised below
+                failures.append(exc)
+    if failures:
+        raise failures[0]
+    return finish_partitioned(run, rule, results, started=started)
 
 
 def _walk(
