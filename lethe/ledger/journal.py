@@ -318,8 +318,9 @@ def journal_ref(store: str, row: Any) -> str:
     return f"{store}:{row.id}:{row.uid}" if row.uid else f"{store}:{row.id}"
 
 
-def transfer_pending(engine: Engine, store: str, ledger: Ledger) -> int:
-    """Copy journal rows not yet in the ledger into it, mark them, and return how many were copied.
+def transfer_pending(engine: Engine, store: str, ledger: Ledger, *, own_run: str | None = None) -> int:
+    """Copy journal rows not yet in the ledger into it, mark them, and return how many were copied
+    (with ``own_run``: how many of them another run left, i.e. not this run's concurrent partitions').
 
     Runs of different rules share the store's journal and each starts by copying what a crashed run left,
     so copying is serialised by a lock on the journal: two runs reading the same unmarked row at once would
@@ -334,7 +335,8 @@ def transfer_pending(engine: Engine, store: str, ledger: Ledger) -> int:
         if connection.execute(_PENDING).first() is None:
             return 0
     with exclusive_lock(engine, JOURNAL_TABLE, wait=TRANSFER_WAIT_SECONDS):
-        return _transfer(engine, store, ledger)
+        copied = _transfer(engine, store, ledger)
+    return len(copied) if own_run is None else sum(1 for run_id in copied if run_id != own_run)
 
 
 _PENDING = sa.select(_TABLE.c.id).where(_TABLE.c.ledger_seq.is_(None)).limit(1)
@@ -343,8 +345,10 @@ _COPIED = [c for c in _TABLE.c if c.name != "leaves"]
 _MARK_CHUNK = 500  # journal rows marked per UPDATE (its CASE grows with them)
 
 
-def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
-    """``transfer_pending`` under the journal's lock: one ledger transaction, one marking UPDATE per chunk."""
+def _transfer(engine: Engine, store: str, ledger: Ledger) -> list[str]:
+    """``transfer_pending`` under the journal's lock: one ledger transaction, one marking UPDATE per chunk.
+
+    Returns the run ids of the rows it copied."""
     table = _TABLE
     with engine.connect() as connection:
         pending = connection.execute(
@@ -352,7 +356,7 @@ def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
         ).all()
         last_marked = connection.execute(sa.select(sa.func.max(table.c.ledger_seq))).scalar() or 0
     if not pending:
-        return 0
+        return []
     # A crash after the ledger append but before the mark leaves entries already there: find them.
     already: dict[str, int] = {}
     wanted = {journal_ref(store, row) for row in pending}
@@ -365,7 +369,7 @@ def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
         already[journal_ref(store, row)] = recorded.seq
     seqs = {row.id: already[journal_ref(store, row)] for row in pending}
     mark_journal(engine, seqs)
-    return len(missing)
+    return [row.run_id for row in missing]
 
 
 def mark_journal(engine: Engine, seqs: Mapping[int, int]) -> None:

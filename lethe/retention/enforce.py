@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from lethe.crypto import fingerprinter, key_id
-from lethe.errors import LetheError, VerificationError
+from lethe.errors import LetheError, TransientStoreError, VerificationError
 from lethe.ledger.entry import LedgerEntry
 from lethe.ledger.journal import ensure_journal, record_batch, transfer_pending
 from lethe.ledger.leaves import leaves_of, leaves_of_scalars
@@ -40,6 +40,10 @@ from lethe.stores.dialects import exclusive_lock
 
 # Journal rows are copied to the ledger at most this often during a rule (and always at its end).
 GROUP_COMMIT_SECONDS = 2.0
+# A partition failing on a transient store error is retried alone this many times (in one process; the flow
+# retries its partition task runs the same way), after 0.5 s, 1 s, ...
+PARTITION_RETRIES = 3
+PARTITION_RETRY_SECONDS = 0.5
 
 # Test-only hook points, None in production: called with the batch number just before a batch's transaction
 # commits (its rows changed, its journal row inserted) and just after the commit (before the ledger copy).
@@ -154,7 +158,8 @@ def enforce_partition(
     with exclusive_lock(engine, f"retention:{store}:{rule.name}:{partition.label}"):
         sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings)
         journal = ensure_journal(engine)
-        recovered = transfer_pending(engine, store, run.ledger)
+        # Only batches other runs left count as recovered (not this run's other partitions' fresh ones).
+        recovered = transfer_pending(engine, store, run.ledger, own_run=run.run_id)
         links = child_links(run.stores, store, sql.table) if rule.action == "delete" else []
         sizer = _sizer(rule, batch_size, key_bound(sql, links))
         applied, batches, children = 0, 0, {link.label: 0 for link in links}
@@ -181,7 +186,7 @@ def finish_partitioned(
     engine = run.stores.engine(store)
     sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings)
     links = child_links(run.stores, store, sql.table) if rule.action == "delete" else []
-    recovered = transfer_pending(engine, store, run.ledger)
+    recovered = transfer_pending(engine, store, run.ledger, own_run=run.run_id)
     remaining = count_rule(run, rule, sql, links, SpanSizer().size, sample=0, children=False)
     children: dict[str, int] = {link.label: 0 for link in links}
     for part in parts:
@@ -221,7 +226,7 @@ def enforce_partitioned(
     results: list[PartitionResult] = []
     failures: list[BaseException] = []
     with ThreadPoolExecutor(max_workers=workers or count, thread_name_prefix="lethe-partition") as pool:
-        futures = [pool.submit(enforce_partition, run, rule, p, batch_size=batch_size) for p in parts]
+        futures = [pool.submit(_retried, run, rule, p, batch_size) for p in parts]
         for future in futures:
             try:
                 results.append(future.result())
@@ -230,6 +235,21 @@ def enforce_partitioned(
     if failures:
         raise failures[0]
     return finish_partitioned(run, rule, results, started=started)
+
+
+def _retried(
+    run: RetentionRun, rule: RetentionRule, part: Partition, batch_size: int | None
+) -> PartitionResult:
+    """One partition, retried alone on a transient error (a deadlock between neighbouring partitions' gap
+    locks on MariaDB, a lost connection); a retry resumes from what the last attempt committed."""
+    for attempt in range(PARTITION_RETRIES + 1):
+        try:
+            return enforce_partition(run, rule, part, batch_size=batch_size)
+        except TransientStoreError:
+            if attempt == PARTITION_RETRIES:
+                raise
+            time.sleep(PARTITION_RETRY_SECONDS * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _walk(
