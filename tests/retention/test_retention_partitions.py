@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner, Result
 from support.retention import (
     AS_OF,
     OLD,
@@ -25,10 +27,13 @@ from support.retention import (
     journal_rows,
     ledger_entries,
     make_policy,
+    policy_text,
     seed_shop,
+    settings_env,
     summary_entries,
 )
 
+from lethe.cli.main import main
 from lethe.errors import ConcurrentRunError, LetheError, PolicyError, VerificationError
 from lethe.ledger.chain import Ledger
 from lethe.ledger.verify import verify_ledger
@@ -215,3 +220,29 @@ def test_partitions_come_from_the_policy_or_an_override(tmp_path: Path) -> None:
     for bad in ("0", "65", "two"):
         with pytest.raises(PolicyError, match="partitions"):
             make_policy(url, delete_rule("customers", "customers", "created_at", extra=f"partitions: {bad}"))
+
+
+def test_the_command_splits_rules_by_flag_or_policy(
+    db_url: str, db_engine: sa.Engine, tmp_path: Path
+) -> None:
+    seed_shop(db_engine, old=EXPIRED, recent=RECENT, as_of=datetime.now(UTC))
+    policy = tmp_path / "policy.yaml"
+    env = {"DB_URL": db_url, **settings_env(tmp_path)}
+
+    def enforce(rules: str, *flags: str) -> Result:
+        policy.write_text(policy_text(rules), encoding="utf-8")
+        args = ["retention", "enforce", str(policy), "--yes", "--allow-large-share", "--json", *flags]
+        return CliRunner().invoke(main, args, env=env)
+
+    refused = enforce(CUSTOMERS, "--partitions", "0")
+    assert refused.exit_code == 2 and count(db_engine, "customers") == EXPIRED + RECENT
+    done = enforce(CUSTOMERS, "--partitions", "3")
+    assert done.exit_code == 0, done.output
+    (rule,) = json.loads(done.stdout)["rules"]
+    assert sorted(rule["partitions"]) == ["p1of3", "p2of3", "p3of3"]
+    assert sum(rule["partitions"].values()) == rule["applied"] == EXPIRED and rule["remaining"] == 0
+    again = enforce(delete_rule("customers", "customers", "created_at", extra="partitions: 2"))
+    assert again.exit_code == 0, again.output
+    (rule,) = json.loads(again.stdout)["rules"]
+    assert (sorted(rule["partitions"]), rule["applied"]) == (["p1of2", "p2of2"], 0)
+    assert count(db_engine, "customers") == RECENT
