@@ -44,6 +44,9 @@ GROUP_COMMIT_SECONDS = 2.0
 # retries its partition task runs the same way), after 0.5 s, 1 s, ...
 PARTITION_RETRIES = 3
 PARTITION_RETRY_SECONDS = 0.5
+# Partitions one process runs at once by default: each holds up to three connections of the store's pool
+# (its lock, its batch, a ledger copy under the journal's lock) and SQLAlchemy's default pool has 15.
+PARTITION_THREADS = 4
 
 # Test-only hook points, None in production: called with the batch number just before a batch's transaction
 # commits (its rows changed, its journal row inserted) and just after the commit (before the ledger copy).
@@ -215,8 +218,9 @@ def enforce_partitioned(
     batch_size: int | None = None,
     workers: int | None = None,
 ) -> RuleResult:
-    """Split the rule into ``count`` partitions, enforce them on ``workers`` threads (default ``count``),
-    then verify the whole rule (``finish_partitioned``). In one process: the flow runs partitions as task runs.
+    """Split the rule into ``count`` partitions, enforce them on ``workers`` threads (default ``count``, at
+    most ``PARTITION_THREADS``), then verify the whole rule (``finish_partitioned``). In one process: the flow
+    runs partitions as task runs, each with its own connections.
 
     Every partition runs to its end even when another fails; the first failure is raised afterwards (the
     partitions that finished are journalled and in the ledger, the next run completes the rest).
@@ -225,7 +229,9 @@ def enforce_partitioned(
     parts = split_rule(run, rule, count)
     results: list[PartitionResult] = []
     failures: list[BaseException] = []
-    with ThreadPoolExecutor(max_workers=workers or count, thread_name_prefix="lethe-partition") as pool:
+    with ThreadPoolExecutor(
+        max_workers=workers or min(count, PARTITION_THREADS), thread_name_prefix="lethe-partition"
+    ) as pool:
         futures = [pool.submit(_retried, run, rule, p, batch_size) for p in parts]
         for future in futures:
             try:
