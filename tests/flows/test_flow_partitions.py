@@ -120,3 +120,43 @@ def test_the_rule_s_own_partitions_apply_without_a_flow_parameter(shop: str, tmp
         }
     engine.dispose()
     assert labels and all('"partition":"p' in body for body in labels)
+
+
+def test_a_partition_failing_once_is_retried_alone(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from sqlalchemy.exc import OperationalError
+
+    import flows.retention as retention_module
+    from lethe.retention import enforce
+
+    failed: list[int] = []
+
+    def fail_once(batch: int) -> None:
+        # A lost connection inside the first batch of whichever partition gets there first: transient.
+        if not failed:
+            failed.append(batch)
+            raise OperationalError("batch", {}, ConnectionError("gone"))
+
+    monkeypatch.setattr(enforce, "_before_batch_commit", fail_once)
+    fast = retention_module.enforce_partition_task.with_options(retry_delay_seconds=0)
+    monkeypatch.setattr(retention_module, "enforce_partition_task", fast)
+    state = retention_module.retention_flow(
+        policy=POLICY, as_of=AS_OF, approval_threshold=1_000_000, partitions=3, rules=["web-sessions-90d"],
+        return_state=True,
+    )  # fmt: skip
+    outcome = state.result()
+    assert failed == [1] and outcome["applied"] == outcome["pending"] > 0
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
+    attempts = sorted(r.run_count for r in runs if r.name.startswith("enforce-") and "-part" in r.name)
+    assert attempts == [1, 1, 2]  # only the partition that failed ran again
+    (summary,) = [
+        e.entry
+        for e in Ledger.from_settings(load_settings()).entries()
+        if e.entry.rule == "web-sessions-90d" and e.entry.outcome == "completed"
+    ]
+    assert summary.counts["applied"] == outcome["applied"]
+    assert verify_ledger(Ledger.from_settings(load_settings())).ok
