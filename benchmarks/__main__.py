@@ -1,11 +1,11 @@
-"""``python -m benchmarks``: run the benchmarks (B1-B7), print one table, optionally write the figures as JSON.
+"""``python -m benchmarks``: run the benchmarks (B1-B8), print one table, optionally write the figures as JSON.
 
     python -m benchmarks [--quick] [--json FILE] [--engines sqlite,postgresql,mariadb] [--only B1,B2,B6]
                          [--rows N] [--pairs N]
 
 Each benchmark is one module declaring a ``harness.Benchmark`` (its data, Lethe side, baselines, check and
 targets, default and quick sizes); ``BENCHMARKS`` lists them. The default run (and ``--quick``) is B1, B2
-and B6; B3, B4, B5 and B7 run when named with ``--only``. ``--rows`` sets every chosen benchmark's size (rows
+and B6; B3, B4, B5, B7 and B8 run when named with ``--only``. ``--rows`` sets every chosen benchmark's size (rows
 or customers). B7 (SQLite, ephemeral Prefect) needs a process that has not imported Prefect yet. Progress
 goes to stderr, the table to stdout. A server that does not answer is skipped with the reason (exit status 1
 if anything was skipped or failed).
@@ -21,7 +21,16 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
-from benchmarks import b1_anonymise, b2_delete, b3_export, b4_erase, b5_checks, b6_memory, b7_flow
+from benchmarks import (
+    b1_anonymise,
+    b2_delete,
+    b3_export,
+    b4_erase,
+    b5_checks,
+    b6_memory,
+    b7_flow,
+    b8_partitions,
+)
 from benchmarks.harness import Benchmark, measure
 from benchmarks.report import Result, Targets, format_table, say, write_json
 from benchmarks.seeding import ENGINE_NAMES, EngineName, server_reachable
@@ -36,6 +45,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         b5_checks.BENCH,
         b6_memory.BENCH,
         b7_flow.BENCH,
+        b8_partitions.BENCH,
     )
 }
 DEFAULT_BENCHMARKS = [b.id for b in BENCHMARKS.values() if b.default]

@@ -5,23 +5,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from prefect import flow, get_run_logger, pause_flow_run
+from prefect import flow, get_run_logger, pause_flow_run, unmapped
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed
 from pydantic import Field
 
+from lethe.policy.loading import load_policy
 from lethe.policy.periods import check_instant
+from lethe.policy.retention import MAX_PARTITIONS
+from lethe.retention.enforce import RuleResult
 from lethe.retention.guard import large_changes
+from lethe.retention.partitions import partition_count
 from lethe.retention.plan import RulePlan
 from tasks.forms import Instant, parse_instant
 from tasks.retention import (
+    enforce_partition_task,
     enforce_rule_task,
+    finish_partitioned_task,
     plan_rule_task,
     publish_ledger_head_task,
     publish_summary_task,
     record_approval_task,
     record_plan_task,
+    split_rule_task,
     validate_policy_task,
 )
 from tasks.shared import CLOSE_SHARED, close_shared, release_shared
@@ -47,6 +54,7 @@ def retention_flow(
     approval_threshold: Annotated[int, Field(ge=0)] = 100_000,
     max_share: Annotated[float, Field(ge=0, le=1)] = 0,
     batch_size: Annotated[int, Field(ge=0, le=1_000_000)] = 0,
+    partitions: Annotated[int, Field(ge=0, le=MAX_PARTITIONS)] = 0,
 ) -> Any:
     """Delete or anonymise personal data whose retention period has ended.
 
@@ -62,6 +70,9 @@ def retention_flow(
         max_share: Pause for approval when a rule would change more than this share of its table (0 to 1);
             0 uses each rule's max_share (default 0.5).
         batch_size: Rows per transaction; 0 uses each rule's own setting (default 5000).
+        partitions: Split each rule into this many primary-key ranges run as concurrent task runs (bounded
+            by the global concurrency limit ``store:<name>`` when one exists; docs/partitions.md); 0 uses
+            each rule's own ``partitions`` (default 1).
     """
     logger = get_run_logger()
     started = datetime.now(UTC)
@@ -90,8 +101,11 @@ def retention_flow(
 
     # Rules without pending rows still run: they copy any batch a crashed run left out of the ledger,
     # verify, and record that they found nothing to do.
+    counts = _partition_counts(policy, names, partitions or None)
     results = [
-        enforce_rule_task(policy, name, moment, run_id, batch, plan.pending)
+        _enforce_partitioned(policy, name, moment, run_id, batch, counts[name])
+        if counts[name] > 1
+        else enforce_rule_task(policy, name, moment, run_id, batch, plan.pending)
         for name, plan in zip(names, plans, strict=True)
     ]
     publish_summary_task(results, f"retention run at {at}")
@@ -100,6 +114,26 @@ def retention_flow(
     logger.info("retention done: %d rows in %d rules, verified", applied, len(results))
     data = {"pending": total, "applied": applied}
     return Completed(name="Enforced", message=f"{applied} rows in {len(results)} rules, verified", data=data)
+
+
+def _partition_counts(policy: str, names: list[str], override: int | None) -> dict[str, int]:
+    """How many partitions each rule runs in: the flow's parameter, else the rule's ``partitions``, else 1."""
+    loaded = load_policy(policy)
+    return {name: partition_count(loaded.rule(name), override) for name in names}
+
+
+def _enforce_partitioned(
+    policy: str, rule: str, moment: datetime, run_id: str, batch_size: int | None, count: int
+) -> RuleResult:
+    """A rule's partitions as concurrent task runs (each retried alone), then one verifying finish."""
+    started = datetime.now(UTC)
+    tokens = split_rule_task(policy, rule, moment, run_id, count)
+    futures = enforce_partition_task.map(
+        unmapped(policy), unmapped(rule), unmapped(moment), unmapped(run_id), unmapped(batch_size), tokens
+    )
+    # Every partition runs to its end; a failed one fails the rule after its retries (the next run completes).
+    parts = [future.result() for future in futures]
+    return finish_partitioned_task(policy, rule, moment, run_id, parts, started)
 
 
 def _approved(policy: str, run_id: str, plans: list[RulePlan], threshold: int) -> tuple[bool, str]:

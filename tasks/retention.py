@@ -20,14 +20,23 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.concurrency.sync import concurrency
 from prefect.states import State
 
 from lethe.errors import TransientStoreError
 from lethe.ledger.entry import LedgerEntry
 from lethe.policy.periods import check_instant
-from lethe.retention.enforce import RuleResult, enforce_rule
+from lethe.retention.enforce import (
+    PartitionResult,
+    RuleResult,
+    enforce_partition,
+    enforce_rule,
+    finish_partitioned,
+)
+from lethe.retention.partitions import open_sealed, seal, split_rule
 from lethe.retention.plan import RulePlan, plan_entry, plan_rule
 from lethe.retention.run import RetentionRun
+from lethe.stores.engines import Stores
 from lethe.validation.policy import require_valid
 from tasks.shared import SharedResources, shared_ledger, shared_resources
 
@@ -181,6 +190,70 @@ def enforce_rule_task(
         result.held,
     )
     return result
+
+
+@task(
+    name="split-rule",
+    task_run_name="split-{rule}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=is_transient,
+)
+def split_rule_task(policy_path: str, rule: str, as_of: datetime, run_id: str, partitions: int) -> list[str]:
+    """The rule's partitions, computed once from its key index, each sealed (no plain key reaches Prefect)."""
+    with shared_resources(policy_path) as shared:
+        run = _run(shared, as_of, run_id, with_ledger=False)
+        target = shared.policy.rule(rule)
+        master = shared.settings.require_master_key()
+        return [seal(master, target.table.store, rule, part) for part in split_rule(run, target, partitions)]
+
+
+@task(
+    name="enforce-partition",
+    task_run_name="enforce-{rule}-part",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=3,
+    retry_delay_seconds=[10, 60, 300],
+    retry_condition_fn=is_transient,
+)
+def enforce_partition_task(
+    policy_path: str, rule: str, as_of: datetime, run_id: str, batch_size: int | None, partition: str
+) -> PartitionResult:
+    """Enforce one sealed partition of a rule, holding a slot of the store's global concurrency limit.
+
+    The limit is Prefect's ``store:<name>`` (``prefect gcl create store:<name> --limit N``; without one the
+    partitions run unbounded). A retry (transient errors) runs this partition alone and resumes from its
+    last committed batch. The partition opens its own store connections (its own pool): the flow run's
+    shared pool would be shared by every partition running at once.
+    """
+    with shared_resources(policy_path) as shared:
+        target = shared.policy.rule(rule)
+        store = target.table.store
+        with concurrency(f"store:{store}", occupy=1), Stores(shared.policy) as stores:
+            check_instant(as_of, "as_of", allow_future=False)
+            run = RetentionRun(
+                shared.policy, stores, shared.settings, as_of, ledger=shared.ledger, run_id=run_id
+            )
+            part = open_sealed(shared.settings.require_master_key(), store, rule, partition)
+            result = enforce_partition(run, target, part, batch_size=batch_size)
+    get_run_logger().info(
+        "rule %s %s: %s %d rows in %d batches", rule, result.partition, target.action, result.applied,
+        result.batches,
+    )  # fmt: skip
+    return result
+
+
+@task(name="finish-rule", task_run_name="finish-{rule}", cache_policy=NO_CACHE, persist_result=False)
+def finish_partitioned_task(
+    policy_path: str, rule: str, as_of: datetime, run_id: str, parts: list[PartitionResult], started: datetime
+) -> RuleResult:
+    """After a rule's partitions: one verifying count over the rule, one ledger entry adding them up."""
+    with shared_resources(policy_path) as shared:
+        run = _run(shared, as_of, run_id, with_ledger=True)
+        return finish_partitioned(run, shared.policy.rule(rule), parts, started=started)
 
 
 # The summary's columns: short names, so that the table fits a 1440-pixel screen beside Prefect's menu.

@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `benchmarks` is not an installed package: import it from the checkout
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import b1_anonymise, b2_delete, b3_export, b4_erase, b6_memory, b7_flow  # noqa: E402
+from support.databases import require_server  # noqa: E402
+
+from benchmarks import b1_anonymise, b2_delete, b3_export, b4_erase, b6_memory, b7_flow, b8_partitions  # noqa: E402
 from benchmarks.__main__ import TARGETS, main  # noqa: E402
 from benchmarks.common import expired_count  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
@@ -150,6 +152,16 @@ def test_b4_a_queue_of_erasures_leaves_the_same_shop_on_both_sides(tmp_path: Pat
     ]
     assert results[1].lethe_s < results[0].lethe_s  # one subject's p50 against the whole queue of 30
     assert any("a queue of 30 subjects" in line for line in lines)
+
+
+@pytest.mark.postgres
+def test_b8_partitions_and_one_partition_leave_the_same_data(tmp_path: Path) -> None:
+    require_server("postgresql")
+    lines: list[str] = []
+    # Raises unless 4 partitions and one leave identical tables (the check in the first round).
+    (result,) = measure(b8_partitions.BENCH, "postgresql", ROWS, 1, tmp_path, log=lines.append)
+    assert (result.id, result.baseline, result.rows) == ("B8", b8_partitions.BASELINE, ROWS)
+    assert TARGETS[("B8", b8_partitions.BASELINE)].at_most == 1.0
 
 
 def test_b4_erases_every_subject_of_the_queue(tmp_path: Path) -> None:

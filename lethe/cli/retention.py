@@ -12,9 +12,10 @@ from lethe.cli.common import emit_json, handle_errors, parse_instant
 from lethe.errors import LetheError, ParameterError
 from lethe.ledger.chain import Ledger
 from lethe.policy.loading import load_policy
-from lethe.policy.retention import parse_share
-from lethe.retention.enforce import RuleResult, enforce_rule
+from lethe.policy.retention import MAX_PARTITIONS, parse_share
+from lethe.retention.enforce import RuleResult, enforce_partitioned, enforce_rule
 from lethe.retention.guard import large_changes
+from lethe.retention.partitions import partition_count
 from lethe.retention.plan import RulePlan, plan_entry, plan_rule
 from lethe.retention.run import RetentionRun
 from lethe.settings import load_settings
@@ -74,6 +75,8 @@ def print_results(results: list[RuleResult]) -> None:
     click.echo(f"{'rule':28} {'action':9} {'applied':>9} {'held':>6} {'batches':>7} {'remaining':>9}")
     for r in results:
         click.echo(f"{r.rule:28} {r.action:9} {r.applied:>9,} {r.held:>6,} {r.batches:>7} {r.remaining:>9}")
+        for part, n in r.partitions.items():
+            click.echo(f"{'':38}  {part:26} {n:>9,}")
         for child, n in r.children.items():
             click.echo(f"{'':38}  + {child:24} {n:>9,}")
 
@@ -155,6 +158,11 @@ def plan(
 @click.option(
     "--allow-large-share", is_flag=True, help="Apply rules that change more than their share of a table."
 )
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, MAX_PARTITIONS),
+    help="Split each rule into N primary-key ranges enforced concurrently (default: the rule's partitions, 1).",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @handle_errors
@@ -166,6 +174,7 @@ def enforce(
     batch_size: int | None,
     max_share: float | None,
     allow_large_share: bool,
+    partitions: int | None,
     yes: bool,
     as_json: bool,
 ) -> None:
@@ -174,7 +183,10 @@ def enforce(
     Shows the plan first and asks for confirmation on a terminal (--yes skips it). Refuses (exit 2, nothing
     changed) an --as-of later than now without --allow-future, and a rule that would change more than its
     share of a table (default 50%) without --allow-large-share. Exit 5 when a rule leaves expired rows
-    behind, 6 when another run holds a rule's lock.
+    behind, 6 when another run holds a rule's lock (or one of its partitions').
+
+    --partitions N (or the rule's ``partitions:``) splits a rule into N primary-key ranges, each enforced on
+    its own thread under its own lock, then verified once over the whole rule.
     """
     moment = parse_as_of(as_of, allow_future=allow_future, future_flag="--allow-future")
     policy = load_policy(policy_path)
@@ -200,7 +212,12 @@ def enforce(
         results = []
         for rule, rule_plan in zip(selected, plans, strict=True):
             label = f"{rule.name:28}"
-            if rule_plan.pending and not as_json:
+            count = partition_count(rule, partitions)
+            if count > 1:
+                if not as_json:
+                    click.echo(f"{label} {count} partitions")
+                results.append(enforce_partitioned(run, rule, count, batch_size=batch_size))
+            elif rule_plan.pending and not as_json:
                 with click.progressbar(length=rule_plan.pending, label=label) as bar:
                     results.append(
                         enforce_rule(

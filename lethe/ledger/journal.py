@@ -15,7 +15,8 @@ retention batch's row (journal v2, ``record_batch``) holds the batch's evidence 
 the master key, ``lethe.crypto.key_id``), ``leaf_count``, ``root`` (32 bytes, RFC 9162 Merkle root over the
 sorted leaves) and ``leaves`` (the sorted 16-byte leaves concatenated, ``lethe.ledger.leaves``); its ``body``
 is small JSON: ``{"v": 2, "span": [after, upto], "counts": ..., "started_at", "ended_at"}`` with the span's
-ends as keyed fingerprints (null for an open end). Its ledger entry's details carry ``root`` (hex),
+ends as keyed fingerprints (null for an open end), and ``"partition": "p<i>of<N>"`` for a batch of a partitioned
+rule (copied to the ledger entry's details). Its ledger entry's details carry ``root`` (hex),
 ``leaf_count``, ``key_id``, ``span_after``, ``span_upto``, ``batch`` and the ``journal`` reference. Nothing
 per key is in JSON. Rows of version 1 (``body`` holding counts and one fingerprint per key, no root) are
 still copied as they were. ``transfer_pending`` copies every kind: one ledger entry per row, all pending
@@ -165,20 +166,24 @@ def record_batch(
     key_id: str,
     span: tuple[str | None, str | None],
     started_at: datetime,
+    partition: str | None = None,
 ) -> int:
     """Insert the v2 journal row of a batch inside the batch's transaction; return its id.
 
     ``leaves`` are the batch's sorted leaves (``lethe.ledger.leaves``); the row keeps them as one blob with
     their Merkle root. ``span`` holds fingerprints of the span's ends (after, up to; None for an open end).
+    ``partition`` (``p<i>of<N>``, ``lethe.retention.partitions``) goes in the body and the ledger entry.
     """
     now = datetime.now(UTC)
-    body = {
+    body: dict[str, Any] = {
         "v": 2,
         "span": list(span),
         "counts": dict(counts),
         "started_at": started_at.isoformat(),
         "ended_at": now.isoformat(),
     }
+    if partition is not None:
+        body["partition"] = partition
     text = json.dumps(body, separators=(",", ":"))
     evidence = leaf_columns(counts, leaves, key_id)
     return _insert(connection, table, run_id, flow, rule, batch_no, action, policy_hash, text, now, evidence)
@@ -299,6 +304,8 @@ def _entry(store: str, row: sa.Row[Any]) -> LedgerEntry:
             root=bytes(row.root).hex(), leaf_count=int(row.leaf_count), key_id=row.key_id,
             span_after=after, span_upto=upto,
         )  # fmt: skip
+        if "partition" in body:
+            details["partition"] = body["partition"]
     return LedgerEntry(
         run_id=row.run_id,
         flow=row.flow,
@@ -319,8 +326,9 @@ def journal_ref(store: str, row: Any) -> str:
     return f"{store}:{row.id}:{row.uid}" if row.uid else f"{store}:{row.id}"
 
 
-def transfer_pending(engine: Engine, store: str, ledger: Ledger) -> int:
-    """Copy journal rows not yet in the ledger into it, mark them, and return how many were copied.
+def transfer_pending(engine: Engine, store: str, ledger: Ledger, *, own_run: str | None = None) -> int:
+    """Copy journal rows not yet in the ledger into it, mark them, and return how many were copied
+    (with ``own_run``: how many of them another run left, i.e. not this run's concurrent partitions').
 
     Runs of different rules share the store's journal and each starts by copying what a crashed run left,
     so copying is serialised by a lock on the journal: two runs reading the same unmarked row at once would
@@ -335,7 +343,8 @@ def transfer_pending(engine: Engine, store: str, ledger: Ledger) -> int:
         if connection.execute(_PENDING).first() is None:
             return 0
     with exclusive_lock(engine, JOURNAL_TABLE, wait=TRANSFER_WAIT_SECONDS):
-        return _transfer(engine, store, ledger)
+        copied = _transfer(engine, store, ledger)
+    return len(copied) if own_run is None else sum(1 for run_id in copied if run_id != own_run)
 
 
 _PENDING = sa.select(_TABLE.c.id).where(_TABLE.c.ledger_seq.is_(None)).limit(1)
@@ -344,8 +353,10 @@ _COPIED = [c for c in _TABLE.c if c.name != "leaves"]
 _MARK_CHUNK = 500  # journal rows marked per UPDATE (its CASE grows with them)
 
 
-def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
-    """``transfer_pending`` under the journal's lock: one ledger transaction, one marking UPDATE per chunk."""
+def _transfer(engine: Engine, store: str, ledger: Ledger) -> list[str]:
+    """``transfer_pending`` under the journal's lock: one ledger transaction, one marking UPDATE per chunk.
+
+    Returns the run ids of the rows it copied."""
     table = _TABLE
     with engine.connect() as connection:
         pending = connection.execute(
@@ -353,7 +364,7 @@ def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
         ).all()
         last_marked = connection.execute(sa.select(sa.func.max(table.c.ledger_seq))).scalar() or 0
     if not pending:
-        return 0
+        return []
     # A crash after the ledger append but before the mark leaves entries already there: find them.
     already: dict[str, int] = {}
     wanted = {journal_ref(store, row) for row in pending}
@@ -366,7 +377,7 @@ def _transfer(engine: Engine, store: str, ledger: Ledger) -> int:
         already[journal_ref(store, row)] = recorded.seq
     seqs = {row.id: already[journal_ref(store, row)] for row in pending}
     mark_journal(engine, seqs)
-    return len(missing)
+    return [row.run_id for row in missing]
 
 
 def mark_journal(engine: Engine, seqs: Mapping[int, int]) -> None:

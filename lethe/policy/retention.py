@@ -40,6 +40,8 @@ ConditionValue = str | int | float | bool | datetime | date
 # A rule that would change more than this share of its table refuses without an explicit flag (a wrong period,
 # anchor or --as-of otherwise empties a table); the policy can set its own per rule (`max_share: 90%`).
 DEFAULT_MAX_SHARE = 0.5
+# Most partitions a rule may be split into (each holds a connection and a lock while it runs).
+MAX_PARTITIONS = 64
 
 
 def parse_share(value: Any) -> float:
@@ -133,6 +135,8 @@ class RetentionRule(Model):
     batch_size: int | None = Field(default=None, ge=1, le=1_000_000)  # fixed span, rows of the key index
     batch_seconds: float | None = Field(default=None, gt=0, le=60)  # adaptive span's target time per batch
     max_share: ShareField | None = None  # default DEFAULT_MAX_SHARE
+    # Primary-key-range partitions enforced concurrently (``lethe.retention.partitions``); default one.
+    partitions: int | None = Field(default=None, ge=1, le=MAX_PARTITIONS)
     description: str | None = None
 
     @model_validator(mode="after")

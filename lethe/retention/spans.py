@@ -80,9 +80,14 @@ def key_bound(sql: RuleSql, links: Sequence[ChildLink]) -> bool:
     )
 
 
-def span_end(connection: sa.Connection, sql: RuleSql, after: Key | None, size: int) -> Key | None:
-    """The key ``size`` rows after ``after`` in the primary-key index; None when fewer rows remain."""
+def span_end(
+    connection: sa.Connection, sql: RuleSql, after: Key | None, size: int, within: Key | None = None
+) -> Key | None:
+    """The key ``size`` rows after ``after`` in the primary-key index; None when fewer rows remain (up to
+    ``within``, the upper bound of a partition, when one is given)."""
     query = sa.select(*sql.pk).where(sql.after(after)).order_by(*sql.pk).limit(1).offset(size - 1)
+    if within is not None:
+        query = query.where(sql.upto(within))
     row = connection.execute(query).first()
     return None if row is None else tuple(row)
 

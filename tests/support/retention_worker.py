@@ -19,6 +19,9 @@ By hand: ``python tests/support/retention_worker.py '<json config>' result.json`
     Create the first, then wait until the second exists before enforcing (so two workers start together).
 ``pause``
     Seconds to sleep after each batch (so two workers overlap).
+``partition``
+    A sealed partition (``lethe.retention.partitions.seal``, made by the test): enforce only that partition
+    (``enforce_partition``, reported as a ``PartitionResult``), as a flow's partition task does.
 
 Writes the ``RuleResult`` as JSON to ``result_file`` and exits 0; on a Lethe error writes
 ``{"error": class name}`` and exits with the error's exit code (6 for ConcurrentRunError); on any other
@@ -45,11 +48,12 @@ from lethe.errors import LetheError
 from lethe.ledger.chain import Ledger
 from lethe.ledger.entry import LedgerEntry, RecordedEntry
 from lethe.retention import enforce as retention
-from lethe.retention.enforce import enforce_rule
+from lethe.retention.enforce import enforce_partition, enforce_rule
+from lethe.retention.partitions import open_sealed
 from lethe.retention.run import RetentionRun
 from lethe.settings import load_settings
 from lethe.stores.engines import Stores
-from support.retention import make_policy
+from support.retention import STORE, make_policy
 
 
 def die(*_args: object) -> None:
@@ -112,13 +116,18 @@ def enforce(config: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     with Stores(policy) as stores:
         as_of = datetime.fromisoformat(config["as_of"])
         run = RetentionRun(policy, stores, settings, as_of, ledger=CrashingLedger.from_settings(settings))
+        rule = policy.rule(config["rule"])
         try:
-            result = enforce_rule(
-                run, policy.rule(config["rule"]), batch_size=config["batch_size"], progress=progress
-            )
+            if config.get("partition"):
+                part = open_sealed(settings.require_master_key(), STORE, rule.name, config["partition"])
+                done: Any = enforce_partition(
+                    run, rule, part, batch_size=config["batch_size"], progress=progress
+                )
+            else:
+                done = enforce_rule(run, rule, batch_size=config["batch_size"], progress=progress)
         except LetheError as exc:
             return exc.exit_code, {"error": type(exc).__name__}
-    return 0, json.loads(json.dumps(asdict(result), default=str))
+    return 0, json.loads(json.dumps(asdict(done), default=str))
 
 
 def run(config: dict[str, Any], result_file: str) -> None:
