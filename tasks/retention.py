@@ -28,6 +28,7 @@ from lethe.ledger.chain import Ledger
 from lethe.ledger.entry import LedgerEntry
 from lethe.policy.loading import load_policy
 from lethe.policy.periods import check_instant
+from lethe.requests.holds import access_holds
 from lethe.retention.enforce import RuleResult, enforce_rule
 from lethe.retention.plan import RulePlan, plan_entry, plan_rule
 from lethe.retention.run import RetentionRun
@@ -57,7 +58,9 @@ def _run(
     policy = load_policy(policy_path)
     settings = load_settings()
     ledger = Ledger.from_settings(settings) if with_ledger else None
-    return RetentionRun(policy, stores, settings, as_of, ledger=ledger, run_id=run_id)
+    # Subjects with an open access request are held until it is answered (lethe.requests.holds).
+    holds = access_holds(policy, stores, settings)
+    return RetentionRun(policy, stores, settings, as_of, ledger=ledger, run_id=run_id, holds=holds)
 
 
 @task(name="validate-policy", cache_policy=NO_CACHE, persist_result=False)
