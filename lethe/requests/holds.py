@@ -1,7 +1,7 @@
 """Open access requests hold retention: a subject's rows are not deleted or anonymised while it waits for them.
 
 A controller must not erase data a subject has asked to see before answering (EDPB Guidelines 01/2022 on the
-right of access, para. 39: the data as they stand when the request is received). While a subject has an
+right of access: the data as they stand when the request is received). While a subject has an
 open access (or portability) request in the register (``lethe.requests.register``), retention leaves every
 row of that subject alone, in every table of its subject graph (``lethe.requests.subjects``), and counts
 the rows as held, as it counts rows under a legal hold; once the request is answered (closed), the next run
