@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from support.restore import backup, data_hash, restore
 from support.shop import Shop
 
 from lethe.demo.spec import DemoSpec
 from lethe.ledger.journal import JOURNAL_TABLE
 from lethe.replay import replay
+from lethe.replay.changes import ReplayError
 from lethe.retention.enforce import enforce_rule
 from lethe.retention.run import RetentionRun
 
@@ -55,3 +57,38 @@ def test_a_second_replay_finds_everything_handled(shop: Shop) -> None:
     again = replay(shop.policy, shop.stores, shop.settings, shop.ledger, since=since)
     assert again.applied == 0 and again.matched == again.already
     assert data_hash(shop.engine) == state
+
+
+def test_a_dry_run_counts_and_changes_nothing(shop: Shop) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    snapshot = backup(shop.engine)
+    enforce_all(shop)
+    restore(shop.engine, snapshot)
+    restored = data_hash(shop.engine)
+    journal = shop.one(f"SELECT count(*) FROM {JOURNAL_TABLE}")
+    plan = replay(shop.policy, shop.stores, shop.settings, shop.ledger, since=since, dry_run=True)
+    assert plan.applied > 0 and plan.matched == plan.applied
+    assert data_hash(shop.engine) == restored
+    assert shop.one(f"SELECT count(*) FROM {JOURNAL_TABLE}") == journal
+    assert shop.entries()[-1].entry.action == "replay.plan"
+
+
+def test_refused_before_anything_changes(shop: Shop) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    snapshot = backup(shop.engine)
+    enforce_all(shop)
+    restore(shop.engine, snapshot)
+    restored = data_hash(shop.engine)
+    with pytest.raises(ReplayError, match="future"):
+        replay(
+            shop.policy, shop.stores, shop.settings, shop.ledger, since=datetime.now(UTC) + timedelta(hours=1)
+        )
+    with pytest.raises(ReplayError, match="unknown store"):
+        replay(shop.policy, shop.stores, shop.settings, shop.ledger, since=since, store_names=["nope"])
+    # A rule the policy no longer has: its rows cannot be replayed as they were made.
+    changed = shop.policy.model_copy(
+        update={"retention": [r for r in shop.policy.retention if r.name != "orders-7y"]}
+    )
+    with pytest.raises(ReplayError, match="orders-7y"):
+        replay(changed, shop.stores, shop.settings, shop.ledger, since=since)
+    assert data_hash(shop.engine) == restored
