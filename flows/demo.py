@@ -13,7 +13,14 @@ from pathlib import Path
 
 import click
 
-from lethe.demo.setup import DEMO_AS_OF, DEMO_DIR, DEMO_POLICY, demo_environment, repeat_plan_command, step
+from lethe.demo.setup import (
+    DEMO_AS_OF,
+    DEMO_DIR,
+    DEMO_POLICY,
+    demo_environment,
+    repeat_plan_command,
+    step,
+)
 from lethe.ledger.chain import Ledger
 from lethe.ledger.verify import verify_ledger
 from lethe.policy.loading import load_policy
@@ -121,7 +128,28 @@ def main() -> None:
         f"  {checks['passed']} passed, {checks['failed']} failed, {checks['errors']} errors: {DPIA / 'dpia.html'}"
     )
 
-    step("9. evidence ledger")
+    step("9. consent withdrawal (Art. 7(3)): one customer unticks the newsletter; the flow honours it")
+    from flows.consent import consent_withdrawal_flow
+    from lethe.demo.measures import open_demo_breach, withdraw_one_consent
+
+    ended = withdraw_one_consent(policy)
+    click.echo(f"  the preference centre recorded the withdrawal: {ended} consent row(s) ended")
+    honoured = consent_withdrawal_flow(policy=policy)
+    for purpose in honoured["purposes"]:
+        click.echo(
+            f"  {purpose['purpose']}: {purpose['withdrawn_subjects']} withdrawn subject(s), {purpose['action']}: "
+            f"{sum(purpose['rows'].values())} row(s), {purpose['restricted']} restriction(s)"
+        )
+    click.echo(f"  withdrawals honoured: {'yes' if honoured['honoured'] else 'NO'}")
+
+    step("10. personal data breach (Art. 33): open one, draft the notification")
+    breach = open_demo_breach(policy)
+    click.echo(
+        f"  {breach.breach_id}: ~{breach.scope.subjects} subject(s), ~{breach.scope.records} record(s)"
+    )
+    click.echo(f"  draft: {breach.folder / 'notification.md'} ({len(breach.gaps)} gap(s) to fill)")
+
+    step("11. evidence ledger")
     settings = load_settings()
     report = verify_ledger(Ledger.from_settings(settings))
     click.echo(

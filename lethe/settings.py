@@ -8,6 +8,7 @@
 | ``LETHE_MASTER_KEY`` | master key for pseudonymisation tokens and fingerprints (>= 32 bytes) | required to anonymise |
 | ``LETHE_KEY_VERSION`` | version of the master key, written into token prefixes; raise it to rotate | ``1`` |
 | ``LETHE_SIV_KEY`` | 64-byte key of reversible AES-SIV pseudonyms (``encrypt`` operator) | only when used |
+| ``LETHE_BREACH_PASSPHRASE`` | passphrase of a breach's encrypted contact list (``lethe breach open``) | no list |
 
 The ledger registers the id of the master key of each version on first use and refuses another key for
 that version (``lethe.ledger.keys``): a rotation is declared by raising ``LETHE_KEY_VERSION``.

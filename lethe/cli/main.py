@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import click
 
+from lethe.cli.breach import breach
+from lethe.cli.consent import consent
 from lethe.cli.demo import demo
 from lethe.cli.dpia import dpia
 from lethe.cli.export import export
@@ -38,4 +40,6 @@ main.add_command(requests)
 main.add_command(export)
 main.add_command(ropa)
 main.add_command(dpia)
+main.add_command(consent)
+main.add_command(breach)
 main.add_command(replay_command, name="replay")

@@ -26,6 +26,11 @@ STALE_SEND_EVERY = 10  # one send after withdrawal per this many withdrawn newsl
 SEND_WINDOW = 6 * 3600  # a campaign takes up to six hours to go out
 
 
+def notice_version(granted: datetime) -> str:
+    """The privacy notice in force when consent was given: a new version every four months."""
+    return f"v{granted.year}.{1 + (granted.month - 1) // 4}"
+
+
 class Marketing:
     """Consents and newsletter sends; the campaigns are drawn once per spec."""
 
@@ -74,8 +79,8 @@ class Marketing:
                     "withdrawn_at": withdrawn,
                     "source": source,
                     # Which form version and which request recorded it; nothing about the person.
-                    "evidence": f"{source}:v{granted.year}.{1 + (granted.month - 1) // 4}"
-                    f";req={rng.getrandbits(64):016x}",
+                    "evidence": f"{source}:{notice_version(granted)};req={rng.getrandbits(64):016x}",
+                    "notice_version": notice_version(granted),
                 }
             )
             if purpose == "newsletter":

@@ -116,6 +116,8 @@ marketing_consents = Table(
     _ts("withdrawn_at", nullable=True),
     Column("source", String(32), nullable=False),  # 'signup_form' | 'checkout' | 'preference_centre'
     Column("evidence", String(128), nullable=False),  # form version + synthetic request id, not personal
+    # The privacy notice shown when consent was given (NULL: consents recorded before versions were kept).
+    Column("notice_version", String(16), nullable=True),
 )
 
 newsletter_sends = Table(

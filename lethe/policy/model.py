@@ -29,15 +29,19 @@ from lethe.policy.activities import (
     Transfer,
 )
 from lethe.policy.base import Identifier, Model, Name, TableRef, TableRefField
+from lethe.policy.breach import BreachPolicy
+from lethe.policy.consent import ConsentRecords, consent_reference_problems
 from lethe.policy.requests import ErasureAction, ErasurePolicy, RectificationPolicy
 from lethe.policy.retention import ColumnAction, Condition, LatestOf, RetentionRule
 
 __all__ = [
     "Activity",
+    "BreachPolicy",
     "Checks",
     "ColumnAction",
     "ColumnMap",
     "Condition",
+    "ConsentRecords",
     "ConsentSource",
     "Contact",
     "Controller",
@@ -145,6 +149,8 @@ class Policy(Model):
     retention: list[RetentionRule] = Field(default_factory=list)
     activities: list[Activity] = Field(default_factory=list)
     checks: Checks = Field(default_factory=Checks)
+    consent: ConsentRecords | None = None
+    breach: BreachPolicy = Field(default_factory=BreachPolicy)
     _source: str = PrivateAttr(default="<memory>")
     _hash: str = PrivateAttr(default="")
 
@@ -248,6 +254,9 @@ class Policy(Model):
                         f"repeats checks.expectations.{first} (same table, expectation and arguments)",
                     )
                 )
+        if self.consent is not None:
+            names = {activity.name for activity in self.activities}
+            problems += consent_reference_problems(self.consent, stores, set(self.subjects), names)
         return problems
 
     def rule(self, name: str) -> RetentionRule:

@@ -33,6 +33,7 @@ GROUNDS: dict[str, str] = {
     "objection-pending": "Art. 18(1)(d): an objection under Art. 21(1) is being verified",
     "direct-marketing": "Art. 21(2): objection to processing for direct marketing",
     "legitimate-interests": "Art. 21(1): objection to processing based on legitimate interests",
+    "consent-withdrawn": "Art. 7(3): consent withdrawn; the activity it was the basis of stops for the subject",
 }
 
 

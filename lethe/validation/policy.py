@@ -37,6 +37,7 @@ def validate_policy(policy: Policy, stores: Stores) -> list[Finding]:
     for rule in policy.retention:
         check_rule(policy, rule, check)
     _check_activities(policy, check)
+    _check_consent(policy, check)
     _check_checks(policy, check)
     _check_subject_graphs(policy, check)
     check_erasure(policy, check)
@@ -119,6 +120,25 @@ def _check_activities(policy: Policy, check: SchemaCheck) -> None:
             table = check.table(processing.table, f"{where}.processing")
             if table is not None:
                 check.columns(table, [processing.subject_column, processing.at], f"{where}.processing")
+
+
+def _check_consent(policy: Policy, check: SchemaCheck) -> None:
+    """The consent table has every column the ``consent:`` block names; each purpose's tables their subject."""
+    consent = policy.consent
+    if consent is None:
+        return
+    table = check.table(consent.table, "consent")
+    names = [consent.subject_column, consent.purpose_column, consent.granted, consent.withdrawn]
+    if consent.notice_version:
+        names.append(consent.notice_version)
+    if table is not None:
+        check.columns(table, names, "consent")
+    for name, purpose in consent.purposes.items():
+        for ref, spec in purpose.tables.items():
+            where = f"consent.purposes.{name}.tables.{ref}"
+            purpose_table = check.table(ref, where)
+            if purpose_table is not None:
+                check.columns(purpose_table, [spec.subject_column], where)
 
 
 def _check_checks(policy: Policy, check: SchemaCheck) -> None:

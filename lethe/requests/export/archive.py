@@ -44,6 +44,7 @@ from lethe.requests.export.facts import facts_for
 from lethe.requests.export.html import render_index
 from lethe.requests.export.part import part_file, remove_stale_parts
 from lethe.requests.export.plan import ExportPlan, Rows, collect_rows, plan_export
+from lethe.requests.export.receipts import consent_receipts
 from lethe.requests.export.schema import FORMAT
 from lethe.requests.register import EXPORT_TYPES, RequestError
 from lethe.requests.subjects import resolve_subject
@@ -112,8 +113,12 @@ def _write_zip(
     plan: ExportPlan,
     collected: list[Rows],
     moment: datetime,
+    receipts: list[dict[str, Any]] | None = None,
 ) -> None:
-    """The whole archive into ``handle``; ``head`` starts data.json and the manifest, ``extra`` the latter."""
+    """The whole archive into ``handle``; ``head`` starts data.json and the manifest, ``extra`` the latter.
+
+    ``receipts`` (the subject's consent records, ``lethe.requests.export.receipts``) go to consent.json.
+    """
     tables = list(zip(plan.tables, collected, strict=True))
     files: list[dict[str, Any]] = []
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -138,6 +143,9 @@ def _write_zip(
                 writer = csv.writer(SimpleNamespace(write=write), lineterminator="\r\n")
                 writer.writerow(t.columns)
                 writer.writerows([_csv_cell(v) for v in row] for row in rows)
+        if receipts:
+            with _member(archive, "consent.json", moment, files) as write:
+                write(json.dumps({"consent_records": receipts}, ensure_ascii=False, indent=1) + "\n")
         with _member(archive, "index.html", moment, files) as write:
             rendered = [(t.name, t.columns, rows) for t, rows in tables]
             write(render_index(head, facts, rendered))
@@ -237,6 +245,7 @@ def _deliver(
     """Read the subject's rows and write the zip (encrypted with a passphrase) into ``out_dir``."""
     collected = collect_rows(stores, plan, key)
     subject = plan.subject
+    receipts = consent_receipts(policy, stores, subject, key)
     head = dict(format=FORMAT, subject=subject, exported_at=moment.isoformat(), policy_hash=policy.hash)
     extra = dict(
         run_id=run_id, unreachable_tables=plan.unreachable, other_subjects_tables=plan.other_subjects
@@ -248,12 +257,12 @@ def _deliver(
         if passphrase is None:
             path = out_dir / name
             with part_file(path) as handle:
-                _write_zip(handle, head, extra, facts, plan, collected, moment)
+                _write_zip(handle, head, extra, facts, plan, collected, moment, receipts)
             zip_sha = sha = _file_sha256(path)
         else:
             path = out_dir / (name + SUFFIX)
             with encrypted_output(path, passphrase) as sealed:
-                _write_zip(sealed, head, extra, facts, plan, collected, moment)
+                _write_zip(sealed, head, extra, facts, plan, collected, moment, receipts)
             zip_sha, sha = sealed.plain_sha256.hexdigest(), _file_sha256(path)
     except OSError as exc:  # e.g. --out names a file, or a folder Lethe may not write
         raise RequestError(f"cannot write the export into {out_dir} ({type(exc).__name__})") from None
