@@ -16,11 +16,12 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from tasks.dpia import dpia_checks_task, emit_failed_event_task, publish_report_task
+from tasks.forms import Instant, parse_instant
 
 
 @flow(name="dpia", persist_result=False, log_prints=False)
 def dpia_flow(
-    policy: str = "config/demo.yaml", out_dir: str = "var/dpia", as_of: datetime | None = None
+    policy: str = "config/demo.yaml", out_dir: str = "var/dpia", as_of: Instant = ""
 ) -> dict[str, Any]:
     """Check the policy's data obligations in the databases and write the DPIA report.
 
@@ -30,9 +31,7 @@ def dpia_flow(
         as_of: Instant at which retention is judged (with a time zone); empty means now.
     """
     started = datetime.now(UTC)
-    moment = as_of or started
-    if moment.tzinfo is None:
-        raise ValueError("as_of needs a time zone, e.g. 2026-11-25T02:00:00+01:00")
+    moment = parse_instant(as_of, "as_of") or started
     run_id = flow_run.get_id() or f"local-{started.isoformat()}"
     outcome = dpia_checks_task(policy, out_dir, moment, run_id)
     publish_report_task(outcome["report"]["markdown"])

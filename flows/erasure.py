@@ -1,37 +1,106 @@
 """Erasure (GDPR Art. 17): delete or pseudonymise one subject as the policy says, verified, with a receipt."""
 
 # No `from __future__ import annotations` here: Prefect builds the parameter form from evaluated hints.
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from prefect import flow
+from prefect import flow, get_run_logger, pause_flow_run
+from prefect.input import RunInput
+from prefect.runtime import deployment
+from pydantic import Field
 
-from tasks.requests import SubjectId, erase_task, publish_outcome_task
+from tasks.forms import Instant, RequestRef, SubjectId, parse_instant
+from tasks.requests import (
+    begin_request,
+    erase_task,
+    forget_closed_task,
+    outcome_state,
+    publish_outcome_task,
+    record_decision_task,
+)
+
+
+class ErasureApproval(RunInput):
+    """The operator's answer when a real erasure pauses, showing its plan."""
+
+    decision: Literal["approve", "reject"] = Field(
+        description="approve: erase as planned; reject: change nothing, the request stays open."
+    )
+    reason: str = Field(
+        default="", max_length=300, description="Why (recorded in the ledger); no personal data here."
+    )
 
 
 @flow(name="subject-erasure", persist_result=False, log_prints=False)
 def erasure_flow(
-    subject_id: SubjectId,
+    subject_id: SubjectId = "",
     subject_type: str = "customer",
     policy: str = "config/demo.yaml",
     dry_run: bool = True,
-    received: datetime | None = None,
-    request_id: str | None = None,
-) -> dict[str, Any]:
+    received: Instant = "",
+    request_id: RequestRef = "",
+) -> Any:
     """Erase one data subject: per table delete, pseudonymise or keep (with the legal ground), then verify.
 
+    Ends Completed "Erased", "Dry run", "Refused: legal hold" or "Not found", or Cancelled "Not approved"
+    (docs/flows.md). A real erasure started from a deployment (the UI) first pauses with its plan (rows per
+    table and the legal grounds) until an operator approves or rejects it. Once the request is registered,
+    the run's parameters hold its reference instead of the identifier: run the real erasure after a dry run
+    with that request_id alone.
+
     Args:
-        subject_id: The subject's key or one of its lookup identifiers (e.g. the customer's email).
+        subject_id: The subject's key or one of its lookup identifiers (e.g. the customer's email); empty
+            when request_id names the request to continue.
         subject_type: Kind of data subject, as named under `subjects:` in the policy.
         policy: Path of the policy file, relative to the worker's working directory.
         dry_run: Only show what would be erased and kept; run again with this off to erase.
         received: When the request was received (starts the one-month deadline); empty means now.
-        request_id: The open request this run continues (an id `lethe requests` lists); empty means the
-            subject's open request of this type, or a new one.
+        request_id: The open request this run continues (its reference, as `lethe requests` and a dry run's
+            run name show it); empty means the subject's open erasure request, or a new one.
     """
-    if not subject_id.strip():
-        raise ValueError("subject_id must not be blank")
-    request = (request_id or "").strip() or None
-    outcome = erase_task(policy, subject_type, subject_id.strip(), dry_run, received, request)
+    at = parse_instant(received, "received")
+    registered = begin_request("erasure", policy, subject_type, subject_id, "erasure", at, request_id)
+    if registered["outcome"] != "registered":
+        publish_outcome_task("erasure", registered)
+        return outcome_state("erasure", registered)
+    reference = registered["request"]
+    asks = not dry_run and bool(deployment.get_id())  # started from a deployment: an operator approves
+    outcome: dict[str, Any] = {"outcome": "unplanned"}
+    if dry_run or asks:
+        outcome = erase_task(policy, subject_type, subject_id, True, at, reference)
+    if asks and outcome["outcome"] == "dry-run":
+        approved, reason = _approved(policy, outcome, reference)
+        if not approved:
+            outcome = {"outcome": "not-approved", "request": reference, "reason": reason}
+    if not dry_run and outcome["outcome"] != "not-approved":
+        # Also after a plan refused on a legal hold: the real attempt records the refusal, closing the request.
+        outcome = erase_task(policy, subject_type, subject_id, False, at, reference)
+    outcome.setdefault("request", reference)
     publish_outcome_task("erasure", outcome)
-    return outcome
+    forget_closed_task(reference)
+    return outcome_state("erasure", outcome)
+
+
+def _approved(policy: str, plan: dict[str, Any], reference: str) -> tuple[bool, str]:
+    """Pause until an operator answers, showing the plan (counts and grounds, never values); record it."""
+    rows = "\n".join(
+        f"| {table} | {action} | {count} | {reason or '-'} |" for table, action, count, reason in plan["plan"]
+    )
+    description = (
+        f"**Erase the subject of request {reference}?**\n\n"
+        "| table | action | rows | legal ground |\n|---|---|---|---|\n"
+        f"{rows}\n\n"
+        "**approve** erases as above, then verifies; **reject** changes nothing, records your reason in the "
+        "ledger and leaves the request open."
+    )
+    get_run_logger().warning("erasure of request %s waits for approval", reference)
+    asked_at = datetime.now(UTC)
+    answer = pause_flow_run(
+        wait_for_input=ErasureApproval.with_initial_data(description=description),
+        timeout=24 * 3600,
+        poll_interval=2,
+    )
+    approved = answer.decision == "approve"
+    reason = answer.reason.strip() or "(no reason given)"
+    record_decision_task(policy, "erasure", reference, approved, reason, asked_at)
+    return approved, reason

@@ -12,7 +12,8 @@ Hierarchy::
     │   └── TransientStoreError     worth retrying: connection lost, deadlock, lock wait timeout
     ├── OperatorError               an anonymisation operator is unknown or cannot write a column
     ├── LedgerError                 the evidence ledger cannot be read or written
-    │   └── LedgerTamperedError     verification found a modified, deleted, reordered or truncated entry
+    │   ├── LedgerTamperedError     verification found a modified, deleted, reordered or truncated entry
+    │   └── KeyNotProvedError       ``lethe ledger prove``: no journalled batch holds the key (exit 1, an answer)
     ├── VerificationError           a post-condition failed after a change (e.g. expired rows remain)
     ├── ConcurrentRunError          another run holds the lock on the same store and rule
     └── SubjectError                a data subject is unknown or an identifier is ambiguous
@@ -104,6 +105,8 @@ class SubjectError(LetheError):
     """A data subject could not be found, or an identifier matched more than one subject."""
 
     exit_code = 2
+    # The register's request that recorded the outcome, when one did (a reference, never the identifier).
+    request_id: str | None = None
 
 
 class TransientStoreError(StoreError):
@@ -116,3 +119,9 @@ class SubjectNotFoundError(SubjectError):
 
 class AmbiguousSubjectError(SubjectError):
     """The identifier matches more than one subject; the request is refused until it is unambiguous."""
+
+
+class KeyNotProvedError(LedgerError):
+    """No journalled batch holds the key asked about: an answer ("not handled"), not a failure of Lethe."""
+
+    exit_code = 1

@@ -9,6 +9,8 @@
 | ``LETHE_KEY_VERSION`` | version of the master key, written into token prefixes; raise it to rotate | ``1`` |
 | ``LETHE_SIV_KEY`` | 64-byte key of reversible AES-SIV pseudonyms (``encrypt`` operator) | only when used |
 | ``LETHE_BREACH_PASSPHRASE`` | passphrase of a breach's encrypted contact list (``lethe breach open``) | no list |
+| ``LETHE_CHECKPOINT_KEY`` | Ed25519 private key that signs ledger checkpoints (base64/hex seed or PEM) | only to sign |
+| ``LETHE_CHECKPOINT_PUBLIC_KEY`` | the trusted Ed25519 public key of checkpoints (base64/hex or PEM) | to check them |
 
 The ledger registers the id of the master key of each version on first use and refuses another key for
 that version (``lethe.ledger.keys``): a rotation is declared by raising ``LETHE_KEY_VERSION``.
@@ -58,6 +60,9 @@ class Settings:
     master_key: bytes | None
     key_version: int
     siv_key: bytes | None
+    # Text as given (seed or PEM): parsed by lethe.ledger.checkpoint, which owns the Ed25519 formats.
+    checkpoint_key: str | None = None
+    checkpoint_public_key: str | None = None
 
     def require_ledger_key(self) -> bytes:
         """The ledger key, or a clear error saying how to set it."""
@@ -101,4 +106,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         master_key=key("LETHE_MASTER_KEY"),
         key_version=int(version_text),
         siv_key=siv_key,
+        checkpoint_key=env.get("LETHE_CHECKPOINT_KEY") or None,
+        checkpoint_public_key=env.get("LETHE_CHECKPOINT_PUBLIC_KEY") or None,
     )

@@ -12,14 +12,13 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import Field
 
 from lethe.errors import AmbiguousSubjectError, SubjectError
 from lethe.ledger.chain import Ledger
@@ -28,12 +27,13 @@ from lethe.policy.model import Policy
 from lethe.requests.erasure.erase import ErasureBlockedError, erase_subject
 from lethe.requests.export.archive import export_subject
 from lethe.requests.rectification import lift_restriction, rectify_subject, restrict_subject
+from lethe.requests.reference import forget_subject, recall_subject
+from lethe.requests.register import get_request, state_engine
+from lethe.requests.tracking import register_request
 from lethe.settings import Settings, load_settings
 from lethe.stores.engines import Stores
 
 T = TypeVar("T")
-# How every request form asks for the subject: the key or a lookup value, never blank.
-SubjectId = Annotated[str, Field(min_length=1, max_length=320)]
 
 
 @dataclass
@@ -75,6 +75,89 @@ def _run_id() -> str:
     return str(flow_run.get_id() or uuid.uuid4())
 
 
+def _subject(ctx: RequestContext, identifier: str, request_id: str | None) -> str:
+    """The identifier typed, else (a run continuing a request by reference) the key sealed for it."""
+    if identifier.strip() or request_id is None:
+        return identifier.strip()
+    return recall_subject(ctx.settings, request_id)
+
+
+@task(name="register-request", cache_policy=NO_CACHE, persist_result=False)
+def register_task(
+    policy_path: str,
+    subject: str,
+    identifier: str,
+    request_type: str,
+    received: datetime | None,
+    request_id: str | None,
+) -> dict[str, Any]:
+    """Resolve the subject and return its open request's reference (registered when new), or the outcome
+    when nobody or several subjects match (recorded; its reference when the register has one)."""
+    with request_context(policy_path) as ctx:
+        try:
+            ref = register_request(
+                ctx.policy, ctx.stores, ctx.settings, subject, identifier, request_type=request_type,
+                ledger=ctx.ledger, run_id=_run_id(), flow=request_type, received_at=received,
+                request_id=request_id,
+            )  # fmt: skip
+        except SubjectError as exc:
+            outcome = "ambiguous" if isinstance(exc, AmbiguousSubjectError) else "not-found"
+            get_run_logger().warning("%s request: %s", request_type, exc)
+            return {"outcome": outcome, "request": exc.request_id or request_id, "reason": str(exc)}
+    return {"outcome": "registered", "request": ref}
+
+
+@task(name="forget-closed-request", cache_policy=NO_CACHE, persist_result=False)
+def forget_closed_task(request_id: str) -> bool:
+    """Delete the sealed key of a request that is closed now; True when it was closed."""
+    settings = load_settings()
+    if get_request(state_engine(settings), request_id).status == "open":
+        return False
+    forget_subject(settings, request_id)
+    return True
+
+
+@task(name="replace-parameters", cache_policy=NO_CACHE, persist_result=False)
+def replace_parameters_task(
+    kind: str, request_id: str | None, identifier: str, replaced: Mapping[str, Any]
+) -> int:
+    """D-2: put ``replaced`` (the reference, blanks) into this run's parameters, and into those of earlier
+    runs of the same flow that named the same identifier or request; name this run from the reference.
+
+    Returns how many runs were rewritten. Outside a Prefect run (no run id) there is nothing to rewrite.
+    """
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterId
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.get_id()
+    if run_id is None:
+        return 0
+    typed = identifier.strip().casefold()
+
+    def same_request(parameters: Mapping[str, Any]) -> bool:
+        named = str(parameters.get("subject_id") or "").strip().casefold()
+        return bool(typed and named == typed) or bool(
+            request_id and parameters.get("request_id") == request_id
+        )
+
+    rewritten = 0
+    with get_client(sync_client=True) as client:
+        me = client.read_flow_run(uuid.UUID(str(run_id)))
+        earlier = client.read_flow_runs(
+            flow_filter=FlowFilter(id=FlowFilterId(any_=[me.flow_id])),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+            limit=200,
+        )
+        for run in [me, *(r for r in earlier if r.id != me.id and same_request(r.parameters))]:
+            name = f"{kind}-{request_id}" if run.id == me.id and request_id else None
+            client.update_flow_run(run.id, parameters={**run.parameters, **replaced}, name=name)
+            rewritten += 1
+    get_run_logger().info("parameters replaced by the request's reference in %d run(s)", rewritten)
+    return rewritten
+
+
 @task(name="export-subject", cache_policy=NO_CACHE, persist_result=False)
 def export_task(
     policy_path: str,
@@ -99,7 +182,7 @@ def export_task(
 
         def run() -> dict[str, Any]:
             result = export_subject(
-                ctx.policy, ctx.stores, subject, identifier, Path(out_dir),
+                ctx.policy, ctx.stores, subject, _subject(ctx, identifier, request_id), Path(out_dir),
                 settings=ctx.settings, ledger=ctx.ledger, run_id=_run_id(), passphrase=passphrase,
                 request_type=request_type, request_id=request_id, received_at=received,
             )  # fmt: skip
@@ -129,7 +212,7 @@ def erase_task(
 
         def run() -> dict[str, Any]:
             receipt = erase_subject(
-                ctx.policy, ctx.stores, ctx.settings, subject, identifier,
+                ctx.policy, ctx.stores, ctx.settings, subject, _subject(ctx, identifier, request_id),
                 ledger=ctx.ledger, run_id=_run_id(), dry_run=dry_run, received_at=received,
                 request_id=request_id,
             )  # fmt: skip
@@ -140,8 +223,9 @@ def erase_task(
             return {
                 "outcome": receipt.outcome,
                 "verified": receipt.verified,
-                "request": receipt.request_id,
+                "request": receipt.request_id or request_id,
                 "tables": tables,
+                "plan": [[t.table, t.action, t.rows, t.reason or ""] for t in receipt.tables],
             }
 
         return _answered("erasure", run)
@@ -161,7 +245,7 @@ def rectify_task(
 
         def run() -> dict[str, Any]:
             result = rectify_subject(
-                ctx.policy, ctx.stores, ctx.settings, subject, identifier, changes,
+                ctx.policy, ctx.stores, ctx.settings, subject, _subject(ctx, identifier, request_id), changes,
                 ledger=ctx.ledger, run_id=_run_id(), received_at=received, request_id=request_id,
             )  # fmt: skip
             return {
@@ -196,13 +280,14 @@ def restrict_task(
                     ctx.stores,
                     ctx.settings,
                     subject,
-                    identifier,
+                    _subject(ctx, identifier, request_id),
                     ledger=ctx.ledger,
                     run_id=_run_id(),
                 )
             else:
                 result = restrict_subject(
-                    ctx.policy, ctx.stores, ctx.settings, subject, identifier, ground=ground,
+                    ctx.policy, ctx.stores, ctx.settings, subject, _subject(ctx, identifier, request_id),
+                    ground=ground,
                     activities=activities, objection=objection, ledger=ctx.ledger, run_id=_run_id(),
                     received_at=received, request_id=request_id,
                 )  # fmt: skip
@@ -215,15 +300,105 @@ def restrict_task(
         return _answered("restriction", run)
 
 
+@task(name="record-decision", cache_policy=NO_CACHE, persist_result=False)
+def record_decision_task(
+    policy_path: str, kind: str, request_id: str, approved: bool, reason: str, asked_at: datetime
+) -> None:
+    """Record an operator's answer to an approval in the ledger; a rejection is noted on the open request."""
+    from lethe.ledger.entry import LedgerEntry
+    from lethe.requests.register import note_request
+
+    with request_context(policy_path) as ctx:
+        ctx.ledger.append(
+            LedgerEntry(
+                run_id=_run_id(), flow=kind, policy_hash=ctx.policy.hash, action=f"{kind}.approval",
+                outcome="approved" if approved else "rejected", started_at=asked_at,
+                ended_at=datetime.now(UTC), details={"request": request_id, "reason": reason},
+            )
+        )  # fmt: skip
+        if not approved:
+            note_request(state_engine(ctx.settings), request_id, f"not approved: {reason}; still open"[:480])
+
+
 @task(name="publish-request-outcome", cache_policy=NO_CACHE, persist_result=False)
 def publish_outcome_task(kind: str, outcome: Mapping[str, Any]) -> None:
-    """A Markdown artifact of the outcome: counts, file names and reasons, never values."""
+    """A Markdown artifact of the outcome: counts, file names and reasons, never values.
+
+    Keyed per request (``<kind>-<reference>``), so that one request's card never hides another's.
+    """
     lines = [f"## {kind}: {outcome.get('outcome')}", ""]
     for key, value in outcome.items():
-        if key == "outcome":
+        if key in {"outcome", "plan"}:
             continue
         if isinstance(value, Mapping):
             lines += [f"- **{key}**:"] + [f"  - {k}: {v}" for k, v in value.items()]
         else:
             lines.append(f"- **{key}**: {value}")
-    create_markdown_artifact("\n".join(lines), key=f"request-{kind}", description=f"{kind} request outcome")
+    reference = outcome.get("request")
+    create_markdown_artifact(
+        "\n".join(lines),
+        key=f"{kind}-{reference}".lower() if reference else None,
+        description=f"{kind} request outcome",
+    )
+
+
+# ------------------------------------------------------------------------------ flow-level helpers (no tasks)
+
+# The state each outcome ends a request flow in: its Prefect type and the name the UI shows. A request that
+# was answered (done, refused on a legal hold, nobody found) completes; one an operator did not approve is
+# cancelled: nothing changed and the request is still open. docs/flows.md lists them.
+STATES: dict[str, tuple[str, str]] = {
+    "export:completed": ("COMPLETED", "Exported"),
+    "erasure:completed": ("COMPLETED", "Erased"),
+    "erasure:completed-earlier": ("COMPLETED", "Erased"),
+    "erasure:dry-run": ("COMPLETED", "Dry run"),
+    "erasure:blocked": ("COMPLETED", "Refused: legal hold"),
+    "rectification:completed": ("COMPLETED", "Rectified"),
+    "restriction:completed": ("COMPLETED", "Restricted"),
+    "restriction:lifted": ("COMPLETED", "Lifted"),
+    "not-found": ("COMPLETED", "Not found"),
+    "ambiguous": ("COMPLETED", "Refused: ambiguous"),
+    "blocked": ("COMPLETED", "Refused: legal hold"),
+    "not-approved": ("CANCELLED", "Not approved"),
+    "cancelled": ("CANCELLED", "Not approved"),
+}
+
+
+def outcome_state(kind: str, outcome: Mapping[str, Any]) -> Any:
+    """The final state of a request flow for ``outcome`` (see ``STATES``), its data the outcome itself.
+
+    The message names the request's reference and the outcome, never a value.
+    """
+    from prefect.states import Cancelled, Completed
+
+    name = str(outcome.get("outcome"))
+    type_, label = STATES.get(f"{kind}:{name}") or STATES.get(name) or ("COMPLETED", name.capitalize())
+    message = f"{kind} request {outcome.get('request') or '(none)'}: {name}"
+    make = Cancelled if type_ == "CANCELLED" else Completed
+    return make(name=label, message=message, data=dict(outcome))
+
+
+def begin_request(
+    kind: str,
+    policy: str,
+    subject_type: str,
+    subject_id: str,
+    request_type: str,
+    received: datetime | None,
+    request_id: str,
+    blanks: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Register the request (or check the one ``request_id`` names), then replace the identifier in the
+    run's parameters by the reference (D-2). Called from a flow; returns ``register_task``'s answer."""
+    if not subject_id.strip() and not request_id.strip():
+        raise ValueError(
+            "give subject_id (the subject's identifier) or request_id (the reference of its open request)"
+        )
+    registered = register_task(
+        policy, subject_type, subject_id, request_type, received, request_id.strip() or None
+    )
+    reference = registered.get("request") or ""
+    replace_parameters_task(
+        kind, reference or None, subject_id, {"subject_id": "", "request_id": reference, **(blanks or {})}
+    )
+    return registered

@@ -8,7 +8,6 @@ Transient database errors (lost connection, deadlock) are retried; anything else
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,9 +115,9 @@ def record_plan_task(
 
 @task(name="record-approval", cache_policy=NO_CACHE, persist_result=False)
 def record_approval_task(
-    policy_path: str, run_id: str, approved: bool, pending: int, asked_at: datetime
+    policy_path: str, run_id: str, approved: bool, pending: int, asked_at: datetime, reason: str = ""
 ) -> None:
-    """Record an operator's decision on a large change in the ledger."""
+    """Record an operator's decision on a large change, and its reason, in the ledger."""
     policy = load_policy(policy_path)
     ledger = Ledger.from_settings(load_settings())
     ledger.append(
@@ -131,6 +130,7 @@ def record_approval_task(
             started_at=asked_at,
             ended_at=datetime.now(UTC),
             counts={"pending": pending},
+            details={"reason": reason} if reason else {},
         )
     )
 
@@ -194,12 +194,27 @@ def enforce_rule_task(
     return result
 
 
+# The summary's columns: short names, so that the table fits a 1440-pixel screen beside Prefect's menu.
+_PLAN_COLUMNS = {"rule": "rule", "action": "do", "cutoff": "cut-off", "pending": "rows", "held": "held"}
+_RESULT_COLUMNS = {"rule": "rule", "action": "do", "applied": "rows", "held": "held", "remaining": "left"}
+
+
 def _table_rows(items: list[RulePlan] | list[RuleResult]) -> list[dict[str, Any]]:
     rows = []
     for item in items:
-        row = {k: v for k, v in asdict(item).items() if k not in {"sample_keys", "children"}}
-        row["children"] = ", ".join(f"{k}: {v}" for k, v in item.children.items()) or "-"
-        rows.append({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()})
+        columns = _PLAN_COLUMNS if isinstance(item, RulePlan) else _RESULT_COLUMNS
+        row: dict[str, Any] = {}
+        for field, title in columns.items():
+            value = getattr(item, field, None)
+            row[title] = (
+                value.isoformat(sep=" ", timespec="seconds") if isinstance(value, datetime) else value
+            )
+        if isinstance(item, RulePlan):
+            row["share"] = f"{item.share:.0%}"
+        else:
+            row["batches"] = item.batches
+        row["cascade"] = ", ".join(f"{k}: {v}" for k, v in item.children.items()) or "-"
+        rows.append(row)
     return rows
 
 

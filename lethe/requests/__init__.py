@@ -2,7 +2,8 @@
 
 A request finds its subject through the subject graph (``lethe.requests.subjects``: every row that belongs to
 one person, across tables and stores), is registered with its one-month deadline (``lethe.requests.register``,
-``lethe.requests.tracking``), and keeps its evidence like a retention batch (``lethe.requests.evidence``).
+``lethe.requests.tracking``; a later attempt may name it by its reference alone, ``lethe.requests.reference``),
+and keeps its evidence like a retention batch (``lethe.requests.evidence``).
 Restrictions and objections are kept in a register in the subject's store (``lethe.requests.restriction``);
 ``not_restricted`` is the condition a processing query adds to leave those subjects out.
 """

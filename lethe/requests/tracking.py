@@ -33,6 +33,7 @@ from lethe.errors import AmbiguousSubjectError, LetheError, SubjectError
 from lethe.ledger.chain import Ledger
 from lethe.ledger.entry import LedgerEntry
 from lethe.policy.model import Policy
+from lethe.requests.reference import recall_subject, remember_subject
 from lethe.requests.register import (
     RequestError,
     RequestRecord,
@@ -196,5 +197,50 @@ def resolve_for_request(
                 details={"subject": subject, "request": request_id},
             )
         )  # fmt: skip
+        exc.request_id = request_id
         raise
     return SubjectRef(subject, key, key_fingerprint(policy, settings, subject, key))
+
+
+def register_request(
+    policy: Policy,
+    stores: Stores,
+    settings: Settings,
+    subject: str,
+    identifier: str,
+    *,
+    request_type: str,
+    ledger: Ledger,
+    run_id: str,
+    flow: str,
+    received_at: datetime | None = None,
+    request_id: str | None = None,
+) -> str:
+    """Resolve the subject and return the open request that answers it, registered when new (D-2).
+
+    With an ``identifier``: as ``resolve_for_request`` (nobody or several found: recorded, SubjectError
+    carrying the recording request's id), then the request ``request_id`` names (checked), else the
+    subject's open request of this type, else a new one received at ``received_at``; the subject's key is
+    sealed for the request (``lethe.requests.reference``), so that later attempts need only its id. Without
+    an identifier, ``request_id`` must name an open request of this type whose key was sealed. The request
+    stays open: the attempt that answers it closes it.
+    """
+    state = state_engine(settings)
+    if not identifier.strip():
+        if request_id is None:
+            raise RequestError("give the subject's identifier or the reference of its open request")
+        check_request(state, request_id, request_type, subject)
+        recall_subject(settings, request_id)  # refuses a request that cannot be continued by reference
+        return request_id
+    ref = resolve_for_request(
+        policy, stores, settings, subject, identifier, request_type=request_type, ledger=ledger,
+        run_id=run_id, flow=flow, action="register", request_id=request_id,
+    )  # fmt: skip
+    if request_id is not None:
+        record = check_request(state, request_id, request_type, subject, ref.key_fingerprint)
+    else:
+        record = find_open_request(state, request_type, subject, ref.key_fingerprint) or open_request(
+            state, request_type, subject, ref.key_fingerprint, received_at=received_at
+        )
+    remember_subject(settings, record.id, ref.key)
+    return record.id

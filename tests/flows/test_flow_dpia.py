@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import yaml
-from support.prefect_state import dump_without_parameters
+from support.prefect_state import dump_database
 
 from lethe.demo.seed import DemoSpec, seed
 from lethe.stores.engines import create_store_engine
@@ -133,7 +133,7 @@ def test_flow_completes_publishes_the_report_emits_the_event_and_notifies(
     text = json.loads(bodies[0])["text"]
     assert f"{outcome['failed']} failed, 0 errors" in text and "consent:newsletter" in text
 
-    dump = dump_without_parameters(prefect_server)
+    dump = dump_database(prefect_server)
     assert "dpia-report" in dump and "lethe.dpia.check.failed" in dump
     for value in values:
         assert value not in dump and value not in text

@@ -1,18 +1,20 @@
-"""Data-subject request flows under a real Prefect server; nothing personal may reach Prefect but parameters.
+"""Data-subject request flows under a real Prefect server; nothing personal may stay in Prefect.
 
-Export, erasure (dry run, then for real), rectification and restriction run as flows against a small demo
-shop. Afterwards Prefect's whole database, except the flow runs' own parameters (where the privacy officer
-typed the identifier), and the captured logs are searched for the identifier and the subject's values.
+Export, erasure (dry run, then for real by the request's reference), rectification and restriction run as
+flows against a small demo shop, each ending in its named state. Afterwards Prefect's whole database, the
+flow runs' parameters included (D-2: the identifier typed is replaced by the request's reference), and the
+captured logs are searched for the identifier and the subject's values.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from support.prefect_state import dump_without_parameters
+from support.prefect_state import dump_database
 
 from lethe.demo.seed import DemoSpec, seed
 from lethe.stores.engines import create_store_engine
@@ -37,6 +39,7 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: str) -
     seed(engine, DemoSpec(customers=40))
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE customers SET legal_hold = false WHERE id = 5"))
+        connection.execute(sa.text("UPDATE customers SET legal_hold = true WHERE id = 7"))
         row = connection.execute(sa.text("SELECT email, full_name, phone FROM customers WHERE id = 5")).one()
     engine.dispose()
     return {
@@ -69,38 +72,50 @@ def test_request_flows_answer_and_leak_nothing(
     from flows.restriction import restriction_flow
 
     caplog.set_level(logging.DEBUG)
-    exported = export_flow(subject_id=shop["email"], policy=POLICY, out_dir=shop["dir"])
-    assert exported["outcome"] == "completed" and exported["rows"]["shop.customers"] == 1
-    assert shop["email"] not in exported["file"]
+    exported = export_flow(subject_id=shop["email"], policy=POLICY, out_dir=shop["dir"], return_state=True)
+    assert exported.name == "Exported"
+    assert exported.result()["rows"]["shop.customers"] == 1
+    assert shop["email"] not in exported.result()["file"]
 
     restricted = restriction_flow(
-        subject_id=shop["email"],
-        ground="direct-marketing",
-        activities=["newsletter"],
-        objection=True,
-        policy=POLICY,
-    )
-    assert restricted["outcome"] == "completed"
+        subject_id=shop["email"], ground="direct-marketing", activities=["newsletter"], objection=True,
+        policy=POLICY, return_state=True,
+    )  # fmt: skip
+    assert restricted.name == "Restricted"
 
     new_name = "Corrected Name-Zyx"
     rectified = rectification_flow(
-        subject_id=shop["email"], changes=[ColumnChange(column="full_name", value=new_name)], policy=POLICY
-    )
-    assert rectified["outcome"] == "completed" and rectified["columns"] == ["full_name"]
+        subject_id=shop["email"], changes=[ColumnChange(column="full_name", value=new_name)], policy=POLICY,
+        return_state=True,
+    )  # fmt: skip
+    assert rectified.name == "Rectified" and rectified.result()["columns"] == ["full_name"]
     assert _customer(shop["url"], 5).full_name == new_name
 
-    planned = erasure_flow(subject_id="5", policy=POLICY, dry_run=True)
-    assert planned["outcome"] == "dry-run" or planned["outcome"] == "planned"
+    planned = erasure_flow(subject_id=shop["email"], policy=POLICY, dry_run=True, return_state=True)
+    assert (planned.type.value, planned.name) == ("COMPLETED", "Dry run")
     assert _customer(shop["url"], 5).email == shop["email"]
-    erased = erasure_flow(subject_id="5", policy=POLICY, dry_run=False)
-    assert erased["outcome"] == "completed" and erased["verified"] is True
+    reference = planned.result()["request"]
+    # The real erasure continues the dry run's request by its reference alone (D-2).
+    erased = erasure_flow(request_id=reference, policy=POLICY, dry_run=False, return_state=True)
+    assert erased.name == "Erased" and erased.result()["verified"] is True
+    assert erased.result()["request"] == reference
     assert _customer(shop["url"], 5).email.startswith("~h1:")
 
-    missing = export_flow(subject_id="nobody-here@example.invalid", policy=POLICY, out_dir=shop["dir"])
-    assert missing["outcome"] == "not-found"
+    missing = export_flow(
+        subject_id="nobody-here@example.invalid", policy=POLICY, out_dir=shop["dir"], return_state=True
+    )
+    assert missing.name == "Not found"
 
-    dump = dump_without_parameters(prefect_server)
-    assert "request-export" in dump  # the artifacts were written, so the search below saw them
+    held = erasure_flow(subject_id="7", policy=POLICY, dry_run=False, return_state=True)
+    assert held.name == "Refused: legal hold"
+
+    runs = _request_runs()
+    assert f"erasure-{reference}" in {run.name for run in runs}
+    assert [run.parameters.get("subject_id") for run in runs] == [""] * len(runs)
+
+    dump = dump_database(prefect_server)
+    # The artifacts were written, one key per request, so the search below saw them.
+    assert f"export-{exported.result()['request']}" in dump and f"erasure-{reference}" in dump
     for value in (shop["email"], shop["name"], new_name, "nobody-here@example.invalid"):
         assert value not in dump, "a personal value reached Prefect's database"
         assert value not in caplog.text, "a personal value reached the logs"
@@ -108,9 +123,18 @@ def test_request_flows_answer_and_leak_nothing(
         assert shop["phone"] not in dump
 
 
+def _request_runs() -> list[Any]:
+    """The request flows' runs in the Prefect server."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        requests = [flow.id for flow in client.read_flows() if flow.name.startswith("subject-")]
+        return [run for run in client.read_flow_runs() if run.flow_id in requests]
+
+
 def test_a_blank_identifier_is_refused_before_any_work(shop: dict[str, str]) -> None:
     from flows.export import export_flow
 
-    with pytest.raises(Exception, match=r"blank|at least 1 character"):
+    with pytest.raises(Exception, match=r"give subject_id .* or request_id"):
         export_flow(subject_id="   ", policy=POLICY, out_dir=shop["dir"])
     assert not list(Path(shop["dir"]).glob("*.zip"))

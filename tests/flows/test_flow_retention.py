@@ -7,6 +7,7 @@ SQLite. After the runs, Prefect's own database and the captured logs are searche
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from support.prefect_state import dump_without_parameters
+from support.prefect_state import dump_database
 
 from lethe.demo.seed import DemoSpec, seed
 from lethe.errors import ParameterError
@@ -66,7 +67,9 @@ def test_dry_run_changes_nothing_and_records_the_plan(shop: str) -> None:
     from flows.retention import retention_flow
 
     sessions_before = _count(shop, "SELECT count(*) FROM web_sessions")
-    outcome = retention_flow(policy=POLICY, as_of=AS_OF, dry_run=True)
+    state = retention_flow(policy=POLICY, as_of=AS_OF, dry_run=True, return_state=True)
+    assert (state.type.value, state.name) == ("COMPLETED", "Dry run")
+    outcome = state.result()
     assert outcome["pending"] > 0 and outcome["applied"] == 0
     assert _count(shop, "SELECT count(*) FROM web_sessions") == sessions_before
     entries = list(Ledger.from_settings(load_settings()).entries())
@@ -95,7 +98,7 @@ def test_enforcement_applies_verifies_records_and_leaks_nothing(
     assert sum(s.counts["applied"] for s in summaries) == first["applied"]
 
     # Nothing personal in Prefect's database (runs, task runs, artifacts, logs) nor in the captured logs.
-    dump = dump_without_parameters(prefect_server)
+    dump = dump_database(prefect_server)
     for value in (MARKER_EMAIL, MARKER_NAME, "Markerova"):
         assert value not in dump
         assert value not in caplog.text
@@ -111,15 +114,13 @@ def test_unknown_rule_fails_before_any_change(shop: str) -> None:
     assert _count(shop, "SELECT count(*) FROM web_sessions") == before
 
 
-def _paused_run(
-    target: Callable[[], dict[str, int]],
-) -> tuple[threading.Thread, dict[str, dict[str, int]], Any]:
+def _paused_run(target: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any], Any]:
     """Start ``target`` (a flow call) in a thread; return it, its outcome holder and the run once paused."""
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
 
-    outcome: dict[str, dict[str, int]] = {}
+    outcome: dict[str, Any] = {}
     runner = threading.Thread(target=lambda: outcome.setdefault("result", target()))
     runner.start()
     paused = None
@@ -160,14 +161,18 @@ def test_large_change_waits_for_approval_and_rejection_changes_nothing(shop: str
 
     before = _count(shop, "SELECT count(*) FROM web_sessions")
     runner, outcome, paused = _paused_run(
-        lambda: retention_flow(policy=POLICY, as_of=AS_OF, approval_threshold=0)
+        lambda: retention_flow(policy=POLICY, as_of=AS_OF, approval_threshold=0, return_state=True)
     )
     try:
-        assert "rows would change (approval threshold 0)" in _pause_description(paused)
+        description = _pause_description(paused)
+        assert "rows would change (approval threshold 0)" in description
+        # What it approves: rows per rule, e.g. "| web-sessions-90d | delete | 1,234 | 87% |".
+        assert re.search(r"\| web-sessions-90d \| delete \| [\d,]+ \| \d+% \|", description)
     finally:  # never leave the run (and the test's thread) waiting for an answer
-        resume_flow_run(paused.id, run_input={"approve": False})
+        resume_flow_run(paused.id, run_input={"decision": "reject", "reason": "too many at once"})
         runner.join(timeout=90)
-    assert outcome["result"]["applied"] == 0
+    state = outcome["result"]
+    assert (state.type.value, state.name) == ("CANCELLED", "Not approved")
     assert _count(shop, "SELECT count(*) FROM web_sessions") == before
     decisions = [
         e.entry
@@ -175,6 +180,7 @@ def test_large_change_waits_for_approval_and_rejection_changes_nothing(shop: str
         if e.entry.action == "retention.approval"
     ]
     assert [d.outcome for d in decisions] == ["rejected"]
+    assert decisions[0].details["reason"] == "too many at once"
 
 
 def test_a_rule_over_its_share_pauses_and_the_pause_names_it(shop: str) -> None:
@@ -185,17 +191,21 @@ def test_a_rule_over_its_share_pauses_and_the_pause_names_it(shop: str) -> None:
     before = _count(shop, "SELECT count(*) FROM web_sessions")
     # Far below the row threshold, but web sessions are ~87% expired: above a 50% share for every rule.
     runner, outcome, paused = _paused_run(
-        lambda: retention_flow(policy=POLICY, as_of=AS_OF, approval_threshold=1_000_000, max_share=0.5)
+        lambda: retention_flow(
+            policy=POLICY, as_of=AS_OF, approval_threshold=1_000_000, max_share=0.5, return_state=True
+        )
     )
     try:
         description = _pause_description(paused)
         assert "retention.web-sessions-90d would change" in description and "limit of 50%" in description
-        assert "inactive-customers-3y" not in description  # ~29%: within its share
-        assert "approval threshold" not in description
+        reasons, _, table = description.partition("| rule |")
+        assert "inactive-customers-3y" not in reasons  # ~29%: within its share, so no reason to ask
+        assert "| inactive-customers-3y | anonymise |" in table  # yet part of what is approved
+        assert "approval threshold" not in reasons
     finally:  # never leave the run (and the test's thread) waiting for an answer
-        resume_flow_run(paused.id, run_input={"approve": False})
+        resume_flow_run(paused.id, run_input={"decision": "reject"})
         runner.join(timeout=90)
-    assert outcome["result"]["applied"] == 0
+    assert outcome["result"].name == "Not approved"
     assert _count(shop, "SELECT count(*) FROM web_sessions") == before
 
 

@@ -1,77 +1,184 @@
-"""End to end through the real Prefect UI: a privacy officer runs the export deployment from its form.
+"""End to end through the real Prefect UI: a privacy officer runs requests and approvals from the forms.
 
-A local Prefect server and a process serving the `subject-export` deployment run in subprocesses;
-headless Chromium (Debian's, driven by Playwright) opens Deployments -> subject-export -> Run -> Custom
-run, fills the typed form and submits. The first case waits for Completed and opens the zip; the second
-submits an empty subject and sees the form refuse it.
+One Prefect server and one process serving the request and retention deployments (support/ui.py), one
+headless Chromium page for the whole module: the browser work happens once, in the module fixture
+``operated``, which records what the UI showed; the tests below check it.
 
-Needs Chromium at ``$LETHE_CHROMIUM`` (default ``/usr/bin/chromium``: Debian's ``chromium`` package; never
-``playwright install``, which downloads a browser) and the ``playwright`` package (a dev dependency). Without
-them the two UI tests skip with the reason, or fail when ``LETHE_REQUIRE_SERVERS=1`` or ``CI=true``.
+The officer: exports customer 2 by email; erases customer 3 (a dry run by email, then by the request's
+reference alone: the approval dialog shows the plan, the first answer rejects it, the second approves);
+rectifies customer 4's name by email. Runs started outside the form (an export of nobody, an erasure on a
+legal hold, a restriction, a retention run over the approval threshold) show their states in the UI too.
+Afterwards Prefect's database, flow-run parameters included, and the served process's output are searched
+for every identifier typed and the subjects' values (D-2).
 """
 
 from __future__ import annotations
 
-import os
+import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from support.databases import servers_required
+from support.prefect_state import dump_database
+from support.ui import (
+    PrefectUi,
+    browser_page,
+    choose,
+    expect_state,
+    open_custom_run,
+    prefect_ui,
+    require_browser,
+    start_run,
+    submit_and_open_run,
+)
+from support.ui import field as form_field
 
 from lethe.demo.seed import DemoSpec, seed
 from lethe.stores.engines import create_store_engine
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CHROMIUM = "/usr/bin/chromium"
-BROWSER_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-SERVE = """
-from flows.export import export_flow
-export_flow.serve(name="subject-export", parameters={"policy": "config/demo.yaml", "out_dir": %r})
-"""
+NEW_NAME = "Rectified Name-Qx"
+NOBODY = "nobody-at-all@example.invalid"
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
-def chromium_path() -> str:
-    """The Chromium the UI tests drive: ``$LETHE_CHROMIUM``, else Debian's ``/usr/bin/chromium``."""
-    return os.environ.get("LETHE_CHROMIUM") or DEFAULT_CHROMIUM
+@dataclass
+class Operated:
+    """What the officer saw, and where to look afterwards."""
+
+    ui: PrefectUi
+    exports: Path
+    people: dict[int, tuple[str, str]]  # customer id -> (email, full name)
+    states: dict[str, str] = field(default_factory=dict)  # what was done -> the state badge it ended in
+    dialogs: dict[str, str] = field(default_factory=dict)  # approval dialog texts
+    choices: dict[str, str] = field(default_factory=dict)  # what the decision select showed once chosen
+    erasure_reference: str = ""
+    log: Path = Path()
 
 
-def browser_missing_reason() -> str | None:
-    """None when Chromium and the playwright package are there; otherwise why not, ready for a skip."""
-    if not Path(chromium_path()).is_file():
-        return (
-            f"no Chromium at {chromium_path()} (Debian/Ubuntu: apt-get install chromium; "
-            "elsewhere set LETHE_CHROMIUM to a Chromium binary)"
-        )
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed (make venv installs it with the dev tools)"
-    return None
+def _seed(home: Path) -> tuple[str, dict[int, tuple[str, str]]]:
+    store = f"sqlite:///{home}/shop.db"
+    engine = create_store_engine(store)
+    seed(engine, DemoSpec(customers=40))
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE customers SET legal_hold = false WHERE id IN (2, 3, 4, 5)"))
+        connection.execute(sa.text("UPDATE customers SET legal_hold = true WHERE id = 7"))
+        rows = connection.execute(sa.text("SELECT id, email, full_name FROM customers WHERE id <= 7")).all()
+    engine.dispose()
+    return store, {int(row.id): (str(row.email), str(row.full_name)) for row in rows}
 
 
-def require_browser() -> None:
-    """Skip the UI tests, with the reason, where no browser exists; fail instead under CI."""
-    reason = browser_missing_reason()
-    if reason is None:
-        return
-    if servers_required():
-        pytest.fail(
-            f"{reason} [LETHE_REQUIRE_SERVERS=1 or CI=true: failing instead of skipping]", pytrace=False
-        )
-    pytest.skip(reason)
+def _resume(page: Any, position: int, reason: str) -> tuple[str, str]:
+    """Open the paused run's Resume dialog, choose, give a reason, submit; return its text and the choice.
+
+    Submitted again when the run stays paused: Prefect's SQLite server can answer "database is locked" on a
+    busy machine ("Oops. Something went wrong"), and the officer would simply try again.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        page.reload()
+        page.get_by_role("button", name="Resume").first.click()
+        dialog = page.locator(".p-modal").first
+        dialog.get_by_text("rows").first.wait_for(timeout=30_000)
+        text = str(dialog.inner_text())
+        chosen = choose(page, dialog, "Decision", position)
+        form_field(dialog, "Reason").fill(reason)
+        dialog.get_by_role("button", name="Submit").click()
+        try:
+            dialog.wait_for(state="hidden", timeout=15_000)
+            expect_state(page, re.compile(r"^(?!Paused$).+"), timeout_s=30)
+            return text, chosen
+        except (AssertionError, PlaywrightTimeout):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _operate(page: Any, run: Operated) -> None:
+    ui, people = run.ui, run.people
+    open_custom_run(page, ui, "subject-export")
+    form_field(page, "subject_id").fill(people[2][0])
+    submit_and_open_run(page, ui, "subject-export/subject-export")
+    expect_state(page, "Exported")
+    run.states["export"] = "Exported"
+
+    open_custom_run(page, ui, "subject-erasure")
+    form_field(page, "subject_id").fill(people[3][0])
+    submit_and_open_run(page, ui, "subject-erasure/subject-erasure")
+    expect_state(page, "Dry run")
+    run.states["erasure dry run"] = "Dry run"
+    heading = page.locator(".page-heading-flow-run")
+    heading.get_by_text(re.compile(f"erasure-{UUID}")).wait_for(timeout=30_000)
+    run.erasure_reference = re.findall(UUID, str(heading.inner_text()))[0]
+
+    for answer, position, reason, state in (
+        ("reject", 2, "waiting for the tax adviser", "Not approved"),
+        ("approve", 1, "checked with the DPO", "Erased"),
+    ):
+        open_custom_run(page, ui, "subject-erasure")
+        form_field(page, "request_id").fill(run.erasure_reference)
+        page.locator(".schema-form-property").filter(has_text="dry_run").first.get_by_role("switch").click()
+        submit_and_open_run(page, ui, "subject-erasure/subject-erasure")
+        expect_state(page, "Paused")
+        run.dialogs[f"erasure {answer}"], run.choices[answer] = _resume(page, position, reason)
+        expect_state(page, state)
+        run.states[f"erasure {answer}"] = state
+
+    open_custom_run(page, ui, "subject-rectification")
+    form_field(page, "subject_id").fill(people[4][0])
+    changes = page.locator(".schema-form-property").filter(has_text="changes").first
+    changes.get_by_role("button", name="Add item").click()
+    form_field(page, "Column").fill("full_name")
+    form_field(page, "Value").fill(NEW_NAME)
+    submit_and_open_run(page, ui, "subject-rectification/subject-rectification")
+    expect_state(page, "Rectified")
+    run.states["rectification"] = "Rectified"
+
+    started = {
+        "not found": start_run(ui, "subject-export/subject-export", {"subject_id": NOBODY}),
+        "legal hold": start_run(
+            ui, "subject-erasure/subject-erasure", {"subject_id": people[7][0], "dry_run": False}
+        ),
+        "restriction": start_run(ui, "subject-restriction/subject-restriction", {"subject_id": people[5][0]}),
+        "retention": start_run(ui, "retention/retention", {"approval_threshold": 0}),
+    }
+    for what, run_id in started.items():
+        page.goto(f"{ui.url}/runs/flow-run/{run_id}")
+        if what == "retention":
+            expect_state(page, "Paused")
+            run.dialogs["retention"], run.choices["retention"] = _resume(page, 1, "nightly backlog")
+        final = ", ".join(f".page-heading-flow-run .state--{t}" for t in ("completed", "cancelled", "failed"))
+        badge = page.locator(final).first
+        badge.wait_for(timeout=180_000)
+        run.states[what] = str(badge.inner_text()).strip()
+
+
+@pytest.fixture(scope="module")
+def operated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operated]:
+    require_browser()
+    home = tmp_path_factory.mktemp("ui")
+    store, people = _seed(home)
+    lethe_env = {
+        "LETHE_DEMO_URL": store,
+        "LETHE_MASTER_KEY": "ab" * 32,
+        "LETHE_LEDGER_KEY": "cd" * 32,
+        "LETHE_LEDGER_URL": f"sqlite:///{home}/ledger.db",
+    }
+    with prefect_ui(home, lethe_env, home / "exports", "2026-11-01T00:00:00+00:00") as ui:
+        run = Operated(ui, home / "exports", people, log=home / "server.log")
+        with browser_page() as page:
+            try:
+                _operate(page, run)
+            except Exception:
+                page.screenshot(path=str(home / "failure.png"), full_page=True)  # kept for a look
+                raise
+        yield run
+    shutil.rmtree(home / "prefect", ignore_errors=True)
 
 
 def test_a_missing_browser_skips_with_the_reason_or_fails_in_ci(
@@ -93,140 +200,57 @@ def test_a_missing_browser_skips_with_the_reason_or_fails_in_ci(
         require_browser()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {seconds:.0f} s")
-
-
-@dataclass
-class Ui:
-    """The running server, the served deployment and where exports land."""
-
-    url: str
-    exports: Path
-    email: str
-
-
-@pytest.fixture(scope="module")
-def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
-    require_browser()
-    home = tmp_path_factory.mktemp("ui")
-    store = f"sqlite:///{home}/shop.db"
-    engine = create_store_engine(store)
-    seed(engine, DemoSpec(customers=40))
-    with engine.connect() as connection:
-        email = str(connection.execute(sa.text("SELECT email FROM customers WHERE id = 2")).scalar_one())
-    engine.dispose()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-        "LETHE_DEMO_URL": store,
-        "LETHE_MASTER_KEY": "ab" * 32,
-        "LETHE_LEDGER_KEY": "cd" * 32,
-        "LETHE_LEDGER_URL": f"sqlite:///{home}/ledger.db",
+@pytest.mark.slow
+@pytest.mark.prefect
+@pytest.mark.timeout(900)  # its fixture starts the server and drives the browser through every request
+def test_each_outcome_ends_in_its_named_state(operated: Operated) -> None:
+    assert operated.states == {
+        "export": "Exported",
+        "erasure dry run": "Dry run",
+        "erasure reject": "Not approved",
+        "erasure approve": "Erased",
+        "rectification": "Rectified",
+        "not found": "Not found",
+        "legal hold": "Refused: legal hold",
+        "restriction": "Restricted",
+        "retention": "Enforced",
     }
-    logs = (home / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=logs, stderr=subprocess.STDOUT, cwd=ROOT,
-    )  # fmt: skip
-    served = None
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/api/health", 90)
-        served = subprocess.Popen(
-            [sys.executable, "-c", SERVE % str(home / "exports")],
-            env=env, stdout=logs, stderr=subprocess.STDOUT, cwd=ROOT,
-        )  # fmt: skip
-        yield Ui(f"http://127.0.0.1:{port}", home / "exports", email)
-    finally:
-        for process in (served, server):
-            if process is not None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-        logs.close()
-        shutil.rmtree(home / "prefect", ignore_errors=True)
-
-
-def _open_custom_run(page: object, ui: Ui) -> None:
-    from playwright.sync_api import Page
-
-    assert isinstance(page, Page)
-    page.goto(f"{ui.url}/deployments")
-    page.get_by_role("link", name="subject-export").first.click(timeout=60_000)
-    page.get_by_role("button", name="Run", exact=True).click()
-    page.get_by_text("Custom run").first.click()
-
-
-def _field(page: object, label: str) -> object:
-    from playwright.sync_api import Page
-
-    assert isinstance(page, Page)
-    block = page.locator(".schema-form-property").filter(has_text=label).first
-    return block.locator("input, textarea").first
-
-
-@pytest.mark.slow
-@pytest.mark.prefect
-def test_a_privacy_officer_runs_an_export_from_the_form(ui: Ui) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=BROWSER_FLAGS)
-        page = browser.new_page()
-        deadline = time.monotonic() + 60
-        while True:  # the served deployment registers a few seconds after the server starts
-            page.goto(f"{ui.url}/deployments")
-            if page.get_by_role("link", name="subject-export").count() or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        _open_custom_run(page, ui)
-        expect(page.get_by_text("The subject's key or one of its lookup identifiers").first).to_be_visible()
-        _field(page, "subject_id").fill(ui.email)  # type: ignore[attr-defined]
-        page.get_by_role("button", name="Submit").click()
-        page.get_by_role("button", name="View run").last.click(timeout=30_000)
-        badge = page.locator(".page-heading-flow-run .state-badge")
-        expect(badge).to_have_text("Completed", timeout=120_000)
-        browser.close()
-    zips = list(ui.exports.glob("*.zip"))
-    assert len(zips) == 1
-    assert ui.email not in zips[0].name
+    zips = list(operated.exports.glob("*.zip"))
+    assert len(zips) == 1 and operated.people[2][0] not in zips[0].name
     with zipfile.ZipFile(zips[0]) as archive:
-        assert {"data.json", "manifest.json", "index.html"} <= set(archive.namelist())
-        assert ui.email in archive.read("data.json").decode()
+        assert operated.people[2][0] in archive.read("data.json").decode()
 
 
 @pytest.mark.slow
 @pytest.mark.prefect
-def test_an_empty_subject_is_refused_by_the_form(ui: Ui) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_the_approval_dialogs_show_what_they_approve(operated: Operated) -> None:
+    assert operated.choices == {"reject": "reject", "approve": "approve", "retention": "approve"}
+    erasure = operated.dialogs["erasure approve"]
+    assert f"Erase the subject of request {operated.erasure_reference}?" in erasure
+    # Rows per table, with the legal ground of what is kept: counts and policy text, never a value.
+    for table, action in (
+        ("shop.customers", "anonymise"),
+        ("shop.orders", "keep"),
+        ("shop.addresses", "delete"),
+    ):
+        assert re.search(rf"{re.escape(table)}\s+{action}\s+\d+", erasure), table
+    assert "Art. 17(3)(b)" in erasure
+    retention = operated.dialogs["retention"]
+    assert "rows would change (approval threshold 0)" in retention
+    assert re.search(r"web-sessions-90d\s+delete\s+[\d,]+\s+\d+%", retention)
+    for email, name in operated.people.values():
+        assert email not in erasure + retention and name not in erasure + retention
 
-    before = len(list(ui.exports.glob("*.zip"))) if ui.exports.exists() else 0
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=BROWSER_FLAGS)
-        page = browser.new_page()
-        _open_custom_run(page, ui)
-        page.get_by_role("button", name="Submit").click()
-        expect(page.get_by_text("'subject_id' is a required property").first).to_be_visible(timeout=15_000)
-        expect(page.get_by_role("button", name="View run")).to_have_count(0)
-        browser.close()
-    after = len(list(ui.exports.glob("*.zip"))) if ui.exports.exists() else 0
-    assert after == before
+
+@pytest.mark.slow
+@pytest.mark.prefect
+def test_no_identifier_or_value_stays_in_prefect(operated: Operated) -> None:
+    dump = dump_database(str(operated.ui.database))
+    output = operated.log.read_text(encoding="utf-8", errors="replace")
+    assert (
+        f"erasure-{operated.erasure_reference}" in dump
+    )  # the run renamed, the artifact keyed: all searched
+    values = [NOBODY, NEW_NAME, *(v for person in operated.people.values() for v in person)]
+    for value in values:
+        assert value not in dump, "a personal value stayed in Prefect's database"
+        assert value not in output, "a personal value reached the served process's output"
