@@ -143,7 +143,11 @@ def replay(
     groups: dict[tuple[str, str], list[Change]] = {}
     for record in records:
         for change in builder.changes(record):
-            groups.setdefault((change.store, change.keyed), []).append(change)
+            group = groups.setdefault((change.store, change.keyed), [])
+            if group and group[-1].same_as(change):  # the next batch of the same run: one change, more leaves
+                group[-1].leaves = group[-1].leaves | change.leaves
+            else:
+                group.append(change)
     tables = [
         _replay_table(stores, master, ident, changes, dry_run=dry_run, run_id=run_id, policy_hash=policy.hash)
         for changes in groups.values()
@@ -192,7 +196,10 @@ def _replay_table(
     engine = stores.engine(store)
     leaf = leaf_maker(master, store, first.keyed)
     done = TableReplay(store, first.keyed)
-    wanted: set[bytes] = set().union(*(c.record.leaves for c in changes))
+    owners: dict[bytes, list[int]] = {}  # leaf -> the changes (by index, in order) that name it
+    for i, change in enumerate(changes):
+        for named in change.leaves:
+            owners.setdefault(named, []).append(i)
     found: set[bytes] = set()
     rewrites = [r for c in changes for r in c.rewrites]
     journal = None if dry_run else ensure_journal(engine)
@@ -205,12 +212,15 @@ def _replay_table(
             if not keys:
                 break
             done.scanned += len(keys)
-            leaves = {k: leaf(k) for k in keys}
-            work = [(c, [k for k in keys if leaves[k] in c.record.leaves]) for c in changes]
-            work = [(c, ks) for c, ks in work if ks]
-            matched = {k for _, ks in work for k in ks}
-            done.matched += len(matched)
-            found.update(leaves[k] for k in matched)
+            by_change: dict[int, list[Key]] = {}
+            for k in keys:
+                made = leaf(k)
+                if made in owners:
+                    found.add(made)
+                    done.matched += 1
+                    for i in owners[made]:
+                        by_change.setdefault(i, []).append(k)
+            work = [(changes[i], by_change[i]) for i in sorted(by_change)]
             if work and dry_run:
                 with engine.connect() as connection:
                     prepare_rewrites(connection, rewrites, ensure=not ensured)
@@ -244,7 +254,7 @@ def _replay_table(
         raise StoreError(
             f"replay of {store}.{first.keyed} failed and its last chunk was rolled back ({exc.__class__.__name__})"
         ) from None
-    done.absent = len(wanted - found)
+    done.absent = len(owners) - len(found)
     return done
 
 

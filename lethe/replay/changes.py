@@ -54,6 +54,18 @@ class Change:
     rewrites: list[ColumnRewrite] = field(default_factory=list)
     handled: Predicate | None = None
     links: list[ChildLink] = field(default_factory=list)
+    leaves: frozenset[bytes] = frozenset()  # the rows it names (the record's, or several records' merged)
+
+    def __post_init__(self) -> None:
+        """The record's leaves unless given."""
+        if not self.leaves:
+            self.leaves = self.record.leaves
+
+    def same_as(self, other: Change) -> bool:
+        """True when ``other`` makes the same change to the same table (a later batch of the same run)."""
+        return (self.store, self.keyed, self.label, self.action, self.record.run_id) == (
+            other.store, other.keyed, other.label, other.action, other.record.run_id,
+        )  # fmt: skip
 
     @property
     def pk(self) -> list[sa.Column[Any]]:
