@@ -29,7 +29,7 @@ check_python = @$(1) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) e
   echo "       (A .venv made by an older Python must go first: 'make distclean'.)" >&2; \
   exit 1; }
 
-.PHONY: help venv install demo test lint typecheck imports bench serve lock clean distclean
+.PHONY: help venv install demo test lint typecheck imports bench serve prod-up prod-down lock clean distclean
 
 help: ## list the targets
 	@echo "Lethe make targets:"
@@ -73,6 +73,12 @@ bench: $(VENV)/.installed ## run the benchmarks (BENCH_ARGS='...')
 
 serve: $(VENV)/.installed ## start a local Prefect server (UI on :4200) and serve the deployments
 	$(BIN)/python -m deployments.serve --with-server
+
+prod-up: $(VENV)/.installed ## Prefect server on PostgreSQL, process work pool, deploy, worker (var/prod/)
+	$(BIN)/python -m deployments.prod up
+
+prod-down: ## stop the worker and the server that prod-up started (installs nothing first)
+	$(BIN)/python -m deployments.prod down
 
 # ------------------------------------------------------------------------------------------------ checks
 

@@ -16,10 +16,10 @@ as ``make demo`` does, with the store and ledger URLs and fixed keys in the envi
 
 What the flow does in addition, all inside its timing: a flow run and 17 task runs (validate, 6 plans,
 record-plan, summary, 6 enforcements, summary, ledger head), each created on the API and moved through its
-states, with a heartbeat thread joined at the end of the flow run; the tasks load the policy 27 times
-instead of once (twice in each plan, record and enforce task), open 14 ``Stores`` (13 schema reflections)
-and 8 ledgers instead of one each; progress artifacts, three more artifacts (two summary tables, the ledger
-head) and the run's logs go to the API.
+states, with a heartbeat thread joined at the end of the flow run (tasks/heartbeat.py: it stops at once);
+the tasks share one policy, one ``Stores`` and one ledger per flow run (tasks/shared.py), closed by a hook
+when the run ends; progress artifacts, three more artifacts (two summary tables, the ledger head) and the
+run's logs go to the API.
 
 Both sides must report the same counts and leave identical data (every demo table hashed), checked on an
 untimed run of each before the rounds (the harness's warm-up) and again in the first round. ``rows`` in the

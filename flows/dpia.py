@@ -17,9 +17,10 @@ from prefect.runtime import flow_run
 
 from tasks.dpia import dpia_checks_task, emit_failed_event_task, publish_report_task
 from tasks.forms import Instant, parse_instant
+from tasks.shared import CLOSE_SHARED
 
 
-@flow(name="dpia", persist_result=False, log_prints=False)
+@flow(name="dpia", persist_result=False, log_prints=False, **CLOSE_SHARED)
 def dpia_flow(
     policy: str = "config/demo.yaml", out_dir: str = "var/dpia", as_of: Instant = ""
 ) -> dict[str, Any]:

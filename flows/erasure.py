@@ -18,6 +18,7 @@ from tasks.requests import (
     publish_outcome_task,
     record_decision_task,
 )
+from tasks.shared import CLOSE_SHARED
 
 
 class ErasureApproval(RunInput):
@@ -31,7 +32,7 @@ class ErasureApproval(RunInput):
     )
 
 
-@flow(name="subject-erasure", persist_result=False, log_prints=False)
+@flow(name="subject-erasure", persist_result=False, log_prints=False, **CLOSE_SHARED)
 def erasure_flow(
     subject_id: SubjectId = "",
     subject_type: str = "customer",

@@ -13,9 +13,10 @@ from tasks.requests import (
     outcome_state,
     publish_outcome_task,
 )
+from tasks.shared import CLOSE_SHARED
 
 
-@flow(name="subject-export", persist_result=False, log_prints=False)
+@flow(name="subject-export", persist_result=False, log_prints=False, **CLOSE_SHARED)
 def export_flow(
     subject_id: SubjectId = "",
     subject_type: str = "customer",

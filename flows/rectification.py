@@ -14,6 +14,7 @@ from tasks.requests import (
     publish_outcome_task,
     rectify_task,
 )
+from tasks.shared import CLOSE_SHARED
 
 
 class ColumnChange(BaseModel):
@@ -25,7 +26,7 @@ class ColumnChange(BaseModel):
     value: Annotated[str, Field(max_length=2000, description="The correct value; empty clears it")] = ""
 
 
-@flow(name="subject-rectification", persist_result=False, log_prints=False)
+@flow(name="subject-rectification", persist_result=False, log_prints=False, **CLOSE_SHARED)
 def rectification_flow(
     changes: Annotated[list[ColumnChange], Field(min_length=1)],
     subject_id: SubjectId = "",

@@ -14,9 +14,10 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from tasks.replay import publish_replay_task, replay_task
+from tasks.shared import CLOSE_SHARED
 
 
-@flow(name="replay", persist_result=False, log_prints=False)
+@flow(name="replay", persist_result=False, log_prints=False, **CLOSE_SHARED)
 def replay_flow(
     since: datetime, policy: str = "config/demo.yaml", stores: list[str] | None = None, dry_run: bool = False
 ) -> dict[str, Any]:

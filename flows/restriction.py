@@ -14,6 +14,7 @@ from tasks.requests import (
     replace_parameters_task,
     restrict_task,
 )
+from tasks.shared import CLOSE_SHARED
 
 Ground = Literal[
     "accuracy-contested",
@@ -25,7 +26,7 @@ Ground = Literal[
 ]
 
 
-@flow(name="subject-restriction", persist_result=False, log_prints=False)
+@flow(name="subject-restriction", persist_result=False, log_prints=False, **CLOSE_SHARED)
 def restriction_flow(
     subject_id: SubjectId = "",
     ground: Ground = "accuracy-contested",

@@ -24,6 +24,7 @@ from tasks.retention import (
     record_plan_task,
     validate_policy_task,
 )
+from tasks.shared import CLOSE_SHARED, release_shared
 
 
 class Approval(RunInput):
@@ -37,7 +38,7 @@ class Approval(RunInput):
     )
 
 
-@flow(name="retention", persist_result=False, log_prints=False)
+@flow(name="retention", persist_result=False, log_prints=False, **CLOSE_SHARED)
 def retention_flow(
     policy: str = "config/demo.yaml",
     rules: tuple[str, ...] = (),
@@ -118,6 +119,7 @@ def _approved(policy: str, run_id: str, plans: list[RulePlan], threshold: int) -
         + _RESUME
     )
     asked_at = datetime.now(UTC)
+    release_shared(run_id)  # no database connection stays open while the run waits, for up to a day
     answer = pause_flow_run(
         wait_for_input=Approval.with_initial_data(description=description),
         timeout=24 * 3600,

@@ -17,10 +17,7 @@ from prefect.events import emit_event
 
 from lethe.dpia.checks import run_checks, summary
 from lethe.dpia.report import write_report
-from lethe.ledger.chain import Ledger
-from lethe.policy.loading import load_policy
-from lethe.settings import load_settings
-from lethe.stores.engines import Stores
+from tasks.shared import shared_resources
 
 FAILED_EVENT = "lethe.dpia.check.failed"
 ARTIFACT_KEY = "dpia-report"
@@ -29,14 +26,15 @@ ARTIFACT_KEY = "dpia-report"
 @task(name="dpia-checks", cache_policy=NO_CACHE, persist_result=False)
 def dpia_checks_task(policy_path: str, out_dir: str, as_of: datetime, run_id: str) -> dict[str, Any]:
     """Run every check, record the run in the ledger (when its key is set), write the report; return counts."""
-    policy = load_policy(policy_path)
-    settings = load_settings()
-    ledger = Ledger.from_settings(settings) if settings.ledger_key is not None else None
-    if ledger is None:
-        get_run_logger().warning("LETHE_LEDGER_KEY is not set: the run is not recorded in the ledger")
-    with Stores(policy) as stores:
-        run = run_checks(policy, stores, settings, as_of=as_of, ledger=ledger, run_id=run_id, flow="dpia")
-    files = write_report(run, policy, out_dir, ledger=ledger)
+    with shared_resources(policy_path) as shared:
+        policy, settings = shared.policy, shared.settings
+        ledger = shared.ledger if settings.ledger_key is not None else None
+        if ledger is None:
+            get_run_logger().warning("LETHE_LEDGER_KEY is not set: the run is not recorded in the ledger")
+        run = run_checks(
+            policy, shared.stores, settings, as_of=as_of, ledger=ledger, run_id=run_id, flow="dpia"
+        )
+        files = write_report(run, policy, out_dir, ledger=ledger)
     for result in run.results:
         if result.status != "pass":
             get_run_logger().warning("%s: %s %s", result.id, result.status, result.error or "")

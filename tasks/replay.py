@@ -9,12 +9,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from lethe.ledger.chain import Ledger
-from lethe.policy.loading import load_policy
 from lethe.replay import replay
-from lethe.settings import load_settings
-from lethe.stores.engines import Stores
 from lethe.validation.policy import require_valid
+from tasks.shared import shared_resources
 
 
 @task(name="replay-journal", cache_policy=NO_CACHE, persist_result=False)
@@ -22,14 +19,11 @@ def replay_task(
     policy_path: str, since: datetime, stores: list[str], dry_run: bool, run_id: str
 ) -> dict[str, Any]:
     """Re-apply the journalled changes since ``since`` to the (restored) stores; return the counts."""
-    policy = load_policy(policy_path)
-    settings = load_settings()
-    ledger = Ledger.from_settings(settings)
-    with Stores(policy) as opened:
-        require_valid(policy, opened)
+    with shared_resources(policy_path) as shared:
+        require_valid(shared.policy, shared.stores)
         result = replay(
-            policy, opened, settings, ledger, since=since, store_names=stores or None, dry_run=dry_run,
-            run_id=run_id,
+            shared.policy, shared.stores, shared.settings, shared.ledger, since=since,
+            store_names=stores or None, dry_run=dry_run, run_id=run_id,
         )  # fmt: skip
     get_run_logger().info(
         "replay since %s: %d journal row(s), %d row(s) %s, %d already handled",

@@ -22,7 +22,6 @@ from prefect.cache_policies import NO_CACHE
 
 from lethe.errors import AmbiguousSubjectError, SubjectError
 from lethe.ledger.chain import Ledger
-from lethe.policy.loading import load_policy
 from lethe.policy.model import Policy
 from lethe.requests.erasure.erase import ErasureBlockedError, erase_subject
 from lethe.requests.export.archive import export_subject
@@ -32,6 +31,7 @@ from lethe.requests.register import get_request, state_engine
 from lethe.requests.tracking import register_request
 from lethe.settings import Settings, load_settings
 from lethe.stores.engines import Stores
+from tasks.shared import shared_resources
 
 T = TypeVar("T")
 
@@ -48,11 +48,9 @@ class RequestContext:
 
 @contextmanager
 def request_context(policy_path: str) -> Iterator[RequestContext]:
-    """Load the policy and open its stores and the ledger for one task."""
-    policy = load_policy(policy_path)
-    settings = load_settings()
-    with Stores(policy) as stores:
-        yield RequestContext(policy, stores, settings, Ledger.from_settings(settings))
+    """The policy, stores, settings and ledger the flow run's tasks share (tasks/shared.py)."""
+    with shared_resources(policy_path) as shared:
+        yield RequestContext(shared.policy, shared.stores, shared.settings, shared.ledger)
 
 
 def _answered(kind: str, action: Callable[[], T]) -> T | dict[str, Any]:

@@ -23,17 +23,14 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
 from lethe.errors import TransientStoreError
-from lethe.ledger.chain import Ledger
 from lethe.ledger.entry import LedgerEntry
-from lethe.policy.loading import load_policy
 from lethe.policy.periods import check_instant
 from lethe.requests.holds import access_holds
 from lethe.retention.enforce import RuleResult, enforce_rule
 from lethe.retention.plan import RulePlan, plan_entry, plan_rule
 from lethe.retention.run import RetentionRun
-from lethe.settings import load_settings
-from lethe.stores.engines import Stores
 from lethe.validation.policy import require_valid
+from tasks.shared import SharedResources, shared_ledger, shared_resources
 
 PROGRESS_EVERY_SECONDS = 2.0
 
@@ -49,28 +46,26 @@ def is_transient(_task: Any, _run: TaskRun, state: State[Any]) -> bool:
     return False
 
 
-def _run(
-    policy_path: str, as_of: datetime, run_id: str, stores: Stores, *, with_ledger: bool
-) -> RetentionRun:
+def _run(shared: SharedResources, as_of: datetime, run_id: str, *, with_ledger: bool) -> RetentionRun:
     # The flow checks its as_of too; a task run on its own must not judge expiry in the future either.
     check_instant(as_of, "as_of", allow_future=False)
-    policy = load_policy(policy_path)
-    settings = load_settings()
-    ledger = Ledger.from_settings(settings) if with_ledger else None
+    ledger = shared.ledger if with_ledger else None
     # Subjects with an open access request are held until it is answered (lethe.requests.holds).
-    holds = access_holds(policy, stores, settings)
-    return RetentionRun(policy, stores, settings, as_of, ledger=ledger, run_id=run_id, holds=holds)
+    holds = access_holds(shared.policy, shared.stores, shared.settings)
+    return RetentionRun(
+        shared.policy, shared.stores, shared.settings, as_of, ledger=ledger, run_id=run_id, holds=holds
+    )
 
 
 @task(name="validate-policy", cache_policy=NO_CACHE, persist_result=False)
 def validate_policy_task(policy_path: str, rules: list[str]) -> list[str]:
     """Load the policy, check it against the live schemas, and return the names of the rules to run."""
-    policy = load_policy(policy_path)
-    with Stores(policy) as stores:
-        warnings = require_valid(policy, stores)
+    with shared_resources(policy_path) as shared:
+        warnings = require_valid(shared.policy, shared.stores)
+        now = datetime.now(UTC)
         names = [
             rule.name
-            for rule in RetentionRun(policy, stores, load_settings(), datetime.now(UTC)).rules(rules)
+            for rule in RetentionRun(shared.policy, shared.stores, shared.settings, now).rules(rules)
         ]
     for finding in warnings:
         get_run_logger().warning("%s: %s", finding.where, finding.message)
@@ -95,10 +90,9 @@ def plan_rule_task(
     max_share: float | None = None,
 ) -> RulePlan:
     """Count one rule's pending rows and share of its table (no sample keys: they would land in Prefect)."""
-    policy = load_policy(policy_path)
-    with Stores(policy) as stores:
-        run = _run(policy_path, as_of, run_id, stores, with_ledger=False)
-        return plan_rule(run, policy.rule(rule), batch_size=batch_size, sample=0, max_share=max_share)
+    with shared_resources(policy_path) as shared:
+        run = _run(shared, as_of, run_id, with_ledger=False)
+        return plan_rule(run, shared.policy.rule(rule), batch_size=batch_size, sample=0, max_share=max_share)
 
 
 @task(name="record-plan", cache_policy=NO_CACHE, persist_result=False)
@@ -106,11 +100,9 @@ def record_plan_task(
     policy_path: str, plans: list[RulePlan], as_of: datetime, run_id: str, started: datetime
 ) -> int:
     """Append the plan to the evidence ledger; return its sequence number."""
-    policy = load_policy(policy_path)
-    with Stores(policy) as stores:
-        run = _run(policy_path, as_of, run_id, stores, with_ledger=True)
-        assert run.ledger is not None
-        return run.ledger.append(plan_entry(run, plans, started)).seq
+    with shared_resources(policy_path) as shared:
+        run = _run(shared, as_of, run_id, with_ledger=True)
+        return shared.ledger.append(plan_entry(run, plans, started)).seq
 
 
 @task(name="record-approval", cache_policy=NO_CACHE, persist_result=False)
@@ -118,21 +110,20 @@ def record_approval_task(
     policy_path: str, run_id: str, approved: bool, pending: int, asked_at: datetime, reason: str = ""
 ) -> None:
     """Record an operator's decision on a large change, and its reason, in the ledger."""
-    policy = load_policy(policy_path)
-    ledger = Ledger.from_settings(load_settings())
-    ledger.append(
-        LedgerEntry(
-            run_id=run_id,
-            flow="retention",
-            policy_hash=policy.hash,
-            action="retention.approval",
-            outcome="approved" if approved else "rejected",
-            started_at=asked_at,
-            ended_at=datetime.now(UTC),
-            counts={"pending": pending},
-            details={"reason": reason} if reason else {},
+    with shared_resources(policy_path) as shared:
+        shared.ledger.append(
+            LedgerEntry(
+                run_id=run_id,
+                flow="retention",
+                policy_hash=shared.policy.hash,
+                action="retention.approval",
+                outcome="approved" if approved else "rejected",
+                started_at=asked_at,
+                ended_at=datetime.now(UTC),
+                counts={"pending": pending},
+                details={"reason": reason} if reason else {},
+            )
         )
-    )
 
 
 class _ProgressReporter:
@@ -177,11 +168,14 @@ def enforce_rule_task(
 
     ``expected``: the rows the plan counted, the total of the progress artifact (saves counting them again).
     """
-    policy = load_policy(policy_path)
-    with Stores(policy) as stores:
-        run = _run(policy_path, as_of, run_id, stores, with_ledger=True)
+    with shared_resources(policy_path) as shared:
+        run = _run(shared, as_of, run_id, with_ledger=True)
         result = enforce_rule(
-            run, policy.rule(rule), batch_size=batch_size, progress=_ProgressReporter(rule), expected=expected
+            run,
+            shared.policy.rule(rule),
+            batch_size=batch_size,
+            progress=_ProgressReporter(rule),
+            expected=expected,
         )
     get_run_logger().info(
         "rule %s: %s %d rows in %d batches, %d held back",
@@ -221,8 +215,8 @@ def _table_rows(items: list[RulePlan] | list[RuleResult]) -> list[dict[str, Any]
 @task(name="publish-ledger-head", cache_policy=NO_CACHE, persist_result=False)
 def publish_ledger_head_task() -> None:
     """Publish the ledger's head as an artifact: an anchor outside the ledger for `lethe ledger verify`."""
-    ledger = Ledger.from_settings(load_settings())
-    head = ledger.head()
+    with shared_ledger() as ledger:
+        head = ledger.head()
     if head is None:
         return
     seq, mac = head

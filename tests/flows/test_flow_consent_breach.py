@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
-from support.prefect_state import dump_without_parameters
+from support.prefect_state import dump_database
 from support.webhook import local_webhook
 
 from lethe.demo.seed import DemoSpec, seed
@@ -61,7 +61,7 @@ def test_withdrawal_flow_erases_records_and_leaks_nothing(
     assert not dry["honoured"] and dry_newsletter["rows"] == newsletter["rows"]  # counted, then done
     assert newsletter["rows"]["shop.newsletter_sends"] == sends - left > 0
     assert outcome["honoured"] is True
-    dump = dump_without_parameters(prefect_server)
+    dump = dump_database(prefect_server)
     assert "consent-withdrawals" in dump
     for value in values:
         assert value not in dump
