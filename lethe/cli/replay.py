@@ -36,7 +36,7 @@ def print_replay(result: ReplayResult) -> None:
     )
 
 
-@click.command(short_help="Re-apply erasures and retention changes after restoring a backup")
+@click.command(short_help="Re-apply erasures and retention after a restore")
 @click.argument("policy_path", metavar="POLICY", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--since", required=True, help="When the backup was taken (ISO 8601 with zone, or a date).")
 @click.option("--store", "stores", multiple=True, help="Only this store (repeatable); default all.")
