@@ -25,7 +25,7 @@ from lethe.policy.model import Policy
 from lethe.replay.sources import JournalRecord
 from lethe.requests.erasure.plan import ErasureSetup, ErasureTable, prepare_erasure
 from lethe.retention.cascade import ChildLink, child_links
-from lethe.retention.sql import ColumnRewrite, build_rule_sql
+from lethe.retention.sql import ColumnRewrite, RuleSql, build_rule_sql
 from lethe.settings import Settings
 from lethe.stores.engines import Stores
 
@@ -85,6 +85,7 @@ class ChangeBuilder:
     _as_of: dict[tuple[str, str], datetime] = field(default_factory=dict)
     _setups: dict[str, ErasureSetup] = field(default_factory=dict)
     _links: dict[tuple[str, str], list[ChildLink]] = field(default_factory=dict)
+    _sql: dict[tuple[str, datetime], RuleSql] = field(default_factory=dict)
 
     def check(self, record: JournalRecord) -> None:
         """Refuse, before anything changes, a row whose rule or subject the policy no longer has."""
@@ -122,7 +123,9 @@ class ChangeBuilder:
     def _retention(self, record: JournalRecord) -> Change:
         rule = next(r for r in self.policy.retention if r.name == record.rule)
         as_of = self._run_as_of(record)
-        sql = build_rule_sql(self.policy, self.stores, rule, as_of, self.settings)
+        if (rule.name, as_of) not in self._sql:  # once per rule and run, not per batch
+            self._sql[rule.name, as_of] = build_rule_sql(self.policy, self.stores, rule, as_of, self.settings)
+        sql = self._sql[rule.name, as_of]
         store = rule.table.store
         links = self._child_links(store, sql.table) if rule.action == "delete" else []
         return Change(
