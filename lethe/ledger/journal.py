@@ -19,7 +19,9 @@ ends as keyed fingerprints (null for an open end). Its ledger entry's details ca
 ``leaf_count``, ``key_id``, ``span_after``, ``span_upto``, ``batch`` and the ``journal`` reference. Nothing
 per key is in JSON. Rows of version 1 (``body`` holding counts and one fingerprint per key, no root) are
 still copied as they were. ``transfer_pending`` copies every kind: one ledger entry per row, all pending
-rows in one ledger transaction (a group commit), marked in one UPDATE.
+rows in one ledger transaction (a group commit), marked in one UPDATE; before the mark, the rows that hold
+leaves are also copied, blobs included, into ``lethe_leaves`` in the ledger's database (``copy_leaves``), which
+outlives a restore of the store (``lethe.replay``).
 
 The table ``lethe_journal`` is created in the store on the first enforcing run or request that changes it
 (Lethe's only tables in a user's database besides the restriction register and ``lethe_`` lock files on

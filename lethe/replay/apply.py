@@ -32,7 +32,7 @@ from lethe.ledger.leaves import leaf_maker
 from lethe.operators.apply import prepare_rewrites, rewrite_in_python
 from lethe.policy.model import Policy
 from lethe.replay.changes import Change, ChangeBuilder, ReplayError, key_in
-from lethe.replay.sources import REPLAY_FLOW, ledger_records, merged, store_records
+from lethe.replay.sources import REPLAY_FLOW, check_roots, ledger_records, merged, store_records
 from lethe.retention.cascade import delete_children
 from lethe.settings import Settings
 from lethe.stores.engines import Stores
@@ -137,6 +137,7 @@ def replay(
             f"journal rows since then hold leaves under master key id(s) {', '.join(foreign)}, not the current "
             f"{ident}: replay with the master key they were made with"
         )
+    check_roots(ledger, records, pending_ok=dry_run)
     builder = ChangeBuilder(policy, stores, settings, ledger)
     for record in records:
         builder.check(record)

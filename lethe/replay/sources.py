@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from lethe.errors import LedgerError, StoreError
+from lethe.errors import LedgerError, LedgerTamperedError, StoreError
+from lethe.ledger import merkle
 from lethe.ledger.chain import Ledger
 from lethe.ledger.journal import JOURNAL_TABLE, aware, journal_ref, journal_table
 from lethe.ledger.leaves import unpack
@@ -89,6 +90,41 @@ def store_records(engine: Engine, store: str, since: datetime) -> list[JournalRe
     except SQLAlchemyError as exc:
         raise StoreError(f"store {store}: cannot read {JOURNAL_TABLE} ({exc.__class__.__name__})") from None
     return [_record(journal_ref(store, row), store, row) for row in rows]
+
+
+def check_roots(ledger: Ledger, records: Sequence[JournalRecord], *, pending_ok: bool = False) -> None:
+    """Refuse leaves that are not the ones the ledger's entries hold the roots of (LedgerTamperedError, exit 4).
+
+    ``lethe_leaves`` is outside the MAC chain: a row inserted or edited there could make a replay delete rows
+    that were only anonymised. Each record must have a ledger entry naming its journal reference, with the
+    same action, leaf count and Merkle root. ``pending_ok`` lets a record without an entry pass (a dry run,
+    which does not copy the restored journal's pending rows first).
+    """
+    wanted = {r.ref: r for r in records}
+    seen: dict[str, tuple[str, object, object]] = {}
+    for run_id in sorted({r.run_id for r in records}):
+        for recorded in ledger.entries(run_id=run_id):
+            ref = recorded.entry.details.get("journal")
+            if isinstance(ref, str) and ref in wanted:
+                details = recorded.entry.details
+                seen[ref] = (recorded.entry.action, details.get("leaf_count"), details.get("root"))
+    for ref, record in wanted.items():
+        if ref not in seen:
+            if pending_ok:
+                continue
+            raise LedgerError(
+                f"journal row {ref} has no ledger entry: its leaves cannot be trusted; nothing was changed"
+            )
+        action, count, root = seen[ref]
+        if (action, count, root) != (
+            record.action,
+            len(record.leaves),
+            merkle.root(sorted(record.leaves)).hex(),
+        ):
+            raise LedgerTamperedError(
+                f"the leaves of journal row {ref} do not give the root its ledger entry holds (edited or forged "
+                "lethe_leaves?): nothing was changed"
+            )
 
 
 def merged(*sources: Sequence[JournalRecord]) -> list[JournalRecord]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from support.restore import backup, data_hash, restore
 from support.shop import Shop
 
 from lethe.demo.spec import DemoSpec
+from lethe.errors import LedgerTamperedError
 from lethe.ledger.journal import JOURNAL_TABLE
+from lethe.ledger.tables import leaves_table
 from lethe.replay import replay
 from lethe.replay.changes import ReplayError
 from lethe.retention.enforce import enforce_rule
@@ -91,4 +94,22 @@ def test_refused_before_anything_changes(shop: Shop) -> None:
     )
     with pytest.raises(ReplayError, match="orders-7y"):
         replay(changed, shop.stores, shop.settings, shop.ledger, since=since)
+    assert data_hash(shop.engine) == restored
+
+
+def test_leaves_edited_in_the_ledger_database_are_refused(shop: Shop) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    snapshot = backup(shop.engine)
+    enforce_all(shop)
+    restore(shop.engine, snapshot)
+    restored = data_hash(shop.engine)
+    # The leaves of an anonymising batch put in a deleting batch's row: a replay would delete those rows.
+    with shop.ledger.connect() as connection, connection.begin():
+        rows = {r.action: r for r in connection.execute(sa.select(leaves_table))}
+        forged = sa.update(leaves_table).where(leaves_table.c.ref == rows["delete"].ref)
+        connection.execute(
+            forged.values(leaves=rows["anonymise"].leaves, leaf_count=rows["anonymise"].leaf_count)
+        )
+    with pytest.raises(LedgerTamperedError, match="do not give the root"):
+        replay(shop.policy, shop.stores, shop.settings, shop.ledger, since=since)
     assert data_hash(shop.engine) == restored
