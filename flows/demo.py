@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from lethe.demo.restore import BACKUP, RESTORED, copy_database, data_digest, sqlite_path
 from lethe.demo.setup import (
     DEMO_AS_OF,
     DEMO_DIR,
@@ -98,6 +100,10 @@ def main() -> None:
     from flows.retention import retention_flow
 
     policy = str(DEMO_POLICY)
+    # A backup of the store before the flows change it: step 12 restores it into a copy and replays.
+    store_file = sqlite_path(os.environ["LETHE_DEMO_URL"])
+    backed_up_at = datetime.now(UTC)
+    backup = copy_database(store_file, BACKUP) if store_file is not None else None
     step("4. retention flow (Prefect): delete and anonymise what expired, in verified batches")
     start_prefect()
     outcome = retention_flow(policy=policy, as_of=DEMO_AS_OF, approval_threshold=10_000_000)
@@ -117,6 +123,8 @@ def main() -> None:
     click.echo(f"  {erased['outcome']}, verified: {erased.get('verified')}")
     for table, what in erased.get("tables", {}).items():
         click.echo(f"    {table}: {what}")
+
+    after_erasure = data_digest(os.environ["LETHE_DEMO_URL"]) if backup is not None else ""
 
     step("7. record of processing activities (Art. 30)")
     ROPA.write_text(render_html(build_ropa(load_policy(policy))), encoding="utf-8")
@@ -156,6 +164,29 @@ def main() -> None:
         f"  {settings.ledger_url}: {report.count} entries, chain {'verified' if report.ok else 'BROKEN'}"
     )
     click.echo("  inspect it: set -a; . var/demo/keys.env; set +a; .venv/bin/lethe ledger show")
+
+    step("12. replay after restore: the backup taken before step 4, restored into a copy, replayed")
+    if backup is None:
+        click.echo("  skipped: the demo store is not the SQLite file (LETHE_DEMO_URL is set)")
+        return
+    from flows.replay import replay_flow
+
+    live = os.environ["LETHE_DEMO_URL"]
+    os.environ["LETHE_DEMO_URL"] = f"sqlite:///{copy_database(backup, RESTORED)}"
+    try:
+        replayed = replay_flow(since=backed_up_at, policy=policy)
+        same = data_digest(os.environ["LETHE_DEMO_URL"]) == after_erasure
+    finally:
+        os.environ["LETHE_DEMO_URL"] = live
+    click.echo(
+        f"  {RESTORED}: {replayed['records']} journal row(s) since the backup, {replayed['applied']:,} row(s) "
+        f"changed again, {replayed['already']:,} already handled"
+    )
+    skipped = sum(n for name, n in replayed.items() if name.startswith("skipped:"))
+    click.echo(
+        f"  identical to the store after step 6 (before the consent step): {'yes' if same else 'NO'}"
+        + (f"; {skipped} journal row(s) of other requests not replayed" if skipped else "")
+    )
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from prefect.states import State
 from lethe.errors import TransientStoreError
 from lethe.ledger.entry import LedgerEntry
 from lethe.policy.periods import check_instant
+from lethe.requests.holds import access_holds
 from lethe.retention.enforce import (
     PartitionResult,
     RuleResult,
@@ -58,7 +59,11 @@ def _run(shared: SharedResources, as_of: datetime, run_id: str, *, with_ledger: 
     # The flow checks its as_of too; a task run on its own must not judge expiry in the future either.
     check_instant(as_of, "as_of", allow_future=False)
     ledger = shared.ledger if with_ledger else None
-    return RetentionRun(shared.policy, shared.stores, shared.settings, as_of, ledger=ledger, run_id=run_id)
+    # Subjects with an open access request are held until it is answered (lethe.requests.holds).
+    holds = access_holds(shared.policy, shared.stores, shared.settings)
+    return RetentionRun(
+        shared.policy, shared.stores, shared.settings, as_of, ledger=ledger, run_id=run_id, holds=holds
+    )
 
 
 @task(name="validate-policy", cache_policy=NO_CACHE, persist_result=False)
@@ -235,8 +240,9 @@ def enforce_partition_task(
         with concurrency(f"store:{store}", occupy=1), Stores(shared.policy) as stores:
             check_instant(as_of, "as_of", allow_future=False)
             run = RetentionRun(
-                shared.policy, stores, shared.settings, as_of, ledger=shared.ledger, run_id=run_id
-            )
+                shared.policy, stores, shared.settings, as_of, ledger=shared.ledger, run_id=run_id,
+                holds=access_holds(shared.policy, stores, shared.settings),
+            )  # fmt: skip
             part = open_sealed(shared.settings.require_master_key(), store, rule, partition)
             result = enforce_partition(run, target, part, batch_size=batch_size)
     get_run_logger().info(

@@ -26,6 +26,7 @@ from lethe.demo.setup import (
 )
 from lethe.errors import SchemaMismatchError
 from lethe.policy.loading import load_policy
+from lethe.requests.holds import access_holds
 from lethe.retention.plan import plan_rule
 from lethe.retention.run import RetentionRun
 from lethe.settings import load_settings
@@ -72,7 +73,8 @@ def demo(policy_path: Path, customers: int, reseed: bool) -> None:
 
     step(f"3. retention plan at {DEMO_AS_OF.isoformat()}, the instant the demo data was made for (a dry run)")
     with Stores(policy) as stores:
-        run = RetentionRun(policy, stores, load_settings(), DEMO_AS_OF)
+        settings = load_settings()
+        run = RetentionRun(policy, stores, settings, DEMO_AS_OF, holds=access_holds(policy, stores, settings))
         print_plans([plan_rule(run, rule) for rule in policy.retention])
     click.echo(f"  the same plan: {repeat_plan_command(policy_path)}")
     click.echo("  (without --as-of a plan is judged now, and rows that expired since then are pending too)")

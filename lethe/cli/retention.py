@@ -13,6 +13,7 @@ from lethe.errors import LetheError, ParameterError
 from lethe.ledger.chain import Ledger
 from lethe.policy.loading import load_policy
 from lethe.policy.retention import MAX_PARTITIONS, parse_share
+from lethe.requests.holds import access_holds
 from lethe.retention.enforce import RuleResult, enforce_partitioned, enforce_rule
 from lethe.retention.guard import large_changes
 from lethe.retention.partitions import partition_count
@@ -138,7 +139,9 @@ def plan(
     policy = load_policy(policy_path)
     with Stores(policy) as stores:
         require_valid(policy, stores)
-        run = RetentionRun(policy, stores, load_settings(), moment)
+        settings = load_settings()
+        # Subjects with an open access request are held (lethe.requests.holds), as enforce holds them.
+        run = RetentionRun(policy, stores, settings, moment, holds=access_holds(policy, stores, settings))
         plans = [
             plan_rule(run, rule, batch_size=batch_size, max_share=max_share) for rule in run.rules(rules)
         ]
@@ -194,7 +197,10 @@ def enforce(
     settings.require_master_key()
     with Stores(policy) as stores:
         require_valid(policy, stores)
-        run = RetentionRun(policy, stores, settings, moment, ledger=Ledger.from_settings(settings))
+        run = RetentionRun(
+            policy, stores, settings, moment, ledger=Ledger.from_settings(settings),
+            holds=access_holds(policy, stores, settings),
+        )  # fmt: skip
         selected = run.rules(rules)
         started = datetime.now(UTC)
         plans = [plan_rule(run, rule, batch_size=batch_size, max_share=max_share) for rule in selected]

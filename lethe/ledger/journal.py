@@ -20,7 +20,9 @@ rule (copied to the ledger entry's details). Its ledger entry's details carry ``
 ``leaf_count``, ``key_id``, ``span_after``, ``span_upto``, ``batch`` and the ``journal`` reference. Nothing
 per key is in JSON. Rows of version 1 (``body`` holding counts and one fingerprint per key, no root) are
 still copied as they were. ``transfer_pending`` copies every kind: one ledger entry per row, all pending
-rows in one ledger transaction (a group commit), marked in one UPDATE.
+rows in one ledger transaction (a group commit), marked in one UPDATE; before the mark, the rows that hold
+leaves are also copied, blobs included, into ``lethe_leaves`` in the ledger's database (``copy_leaves``), which
+outlives a restore of the store (``lethe.replay``).
 
 The table ``lethe_journal`` is created in the store on the first enforcing run or request that changes it
 (Lethe's only tables in a user's database besides the restriction register and ``lethe_`` lock files on
@@ -48,11 +50,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from lethe.crypto import canonical_json
-from lethe.errors import StoreError
+from lethe.errors import LedgerError, StoreError
 from lethe.ledger import merkle
 from lethe.ledger.chain import Ledger
 from lethe.ledger.entry import LedgerEntry, parse_body, signed_body
 from lethe.ledger.leaves import pack
+from lethe.ledger.tables import leaves_table
 from lethe.policy.urls import safe_url
 from lethe.stores.dialects import exclusive_lock
 from lethe.stores.engines import ensure_table
@@ -376,8 +379,56 @@ def _transfer(engine: Engine, store: str, ledger: Ledger) -> list[str]:
     for row, recorded in zip(missing, ledger.append_many(_entry(store, row) for row in missing), strict=True):
         already[journal_ref(store, row)] = recorded.seq
     seqs = {row.id: already[journal_ref(store, row)] for row in pending}
+    # Before the mark: a crash in between leaves the rows pending, and the next copy finds what is missing.
+    copy_leaves(engine, store, ledger, [row for row in pending if row.leaf_count])
     mark_journal(engine, seqs)
     return [row.run_id for row in missing]
+
+
+_LEAF_CHUNK = 200  # journal rows whose blobs are read and copied per statement
+
+
+def copy_leaves(engine: Engine, store: str, ledger: Ledger, rows: Sequence[Any]) -> int:
+    """Copy the journal rows that hold leaves, blobs included, into the ledger's ``lethe_leaves``.
+
+    The ledger holds each batch's root, not its leaves; a store restored from a backup loses the journal rows
+    newer than the backup, and ``lethe replay`` needs their leaves. Rows already copied (by their reference)
+    are left as they are, so a copy repeated after a crash adds nothing. Returns how many were added.
+    """
+    if not rows:
+        return 0
+    ledger.create_schema()
+    wanted = {journal_ref(store, row): row for row in rows}
+    added = 0
+    refs = sorted(wanted)
+    try:
+        with ledger.connect() as ledger_connection, ledger_connection.begin():
+            for i in range(0, len(refs), _LEAF_CHUNK):
+                chunk = refs[i : i + _LEAF_CHUNK]
+                have = set(
+                    ledger_connection.execute(
+                        sa.select(leaves_table.c.ref).where(leaves_table.c.ref.in_(chunk))
+                    ).scalars()
+                )
+                todo = [wanted[ref] for ref in chunk if ref not in have]
+                if not todo:
+                    continue
+                with engine.connect() as connection:
+                    blobs = dict(
+                        connection.execute(
+                            sa.select(_TABLE.c.id, _TABLE.c.leaves).where(
+                                _TABLE.c.id.in_([r.id for r in todo])
+                            )
+                        ).all()
+                    )
+                copies = [_leaf_copy(store, row, blobs[row.id]) for row in todo]
+                ledger_connection.execute(sa.insert(leaves_table), copies)
+                added += len(todo)
+    except SQLAlchemyError as exc:
+        raise LedgerError(
+            f"cannot copy journal leaves into the ledger at {ledger.url} ({exc.__class__.__name__})"
+        ) from None
+    return added
 
 
 def mark_journal(engine: Engine, seqs: Mapping[int, int]) -> None:
@@ -389,3 +440,19 @@ def mark_journal(engine: Engine, seqs: Mapping[int, int]) -> None:
             chunk = ids[i : i + _MARK_CHUNK]
             seq = sa.case({row_id: seqs[row_id] for row_id in chunk}, value=table.c.id)
             connection.execute(table.update().where(table.c.id.in_(chunk)).values(ledger_seq=seq))
+
+
+def _leaf_copy(store: str, row: Any, blob: bytes) -> dict[str, Any]:
+    """The ``lethe_leaves`` row of a journal row and its blob."""
+    copied = {
+        name: getattr(row, name) for name in ("run_id", "flow", "rule", "action", "policy_hash", "body")
+    }
+    copied.update(table_counts=row.table_counts, key_id=row.key_id, leaf_count=row.leaf_count)
+    root = None if row.root is None else bytes(row.root)
+    return {**copied, "ref": journal_ref(store, row), "store": store, "created_at": aware(row.created_at),
+            "root": root, "leaves": bytes(blob)}  # fmt: skip
+
+
+def aware(moment: datetime) -> datetime:
+    """A journal timestamp as an aware UTC datetime (SQLite and MariaDB hand back naive UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

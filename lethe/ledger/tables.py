@@ -87,3 +87,26 @@ keys_table = sa.Table(
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
 )
+# The ledger-side copy of each journal row that holds leaves (``lethe.ledger.copies``): a store restored from a
+# backup loses its newer journal rows, and replaying them (``lethe replay``) needs their leaves.
+leaves_table = sa.Table(
+    "lethe_leaves",
+    metadata,
+    sa.Column("ref", sa.String(200), primary_key=True),  # the journal reference (store:id:uid)
+    sa.Column("store", sa.String(100), nullable=False, index=True),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),  # the journal row's
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("flow", sa.String(100), nullable=False),
+    sa.Column("rule", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("policy_hash", sa.String(64), nullable=False),
+    sa.Column("table_counts", sa.Text(), nullable=True),
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("leaf_count", sa.Integer, nullable=False),
+    sa.Column("root", sa.LargeBinary(), nullable=True),
+    sa.Column("leaves", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"), nullable=False),
+    # The journal body: a batch's counts and span fingerprints, or a request's whole ledger entry.
+    sa.Column("body", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)

@@ -96,7 +96,7 @@ def enforce_rule(
     engine = run.stores.engine(store)
     with exclusive_lock(engine, f"retention:{store}:{rule.name}"):
         # Built first: a rule that does not fit the schema fails before anything is written to the store.
-        sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings)
+        sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings, run.holds)
         journal = ensure_journal(engine)
         # Batches a crashed run committed but did not get into the ledger go in first.
         recovered = transfer_pending(engine, store, run.ledger)

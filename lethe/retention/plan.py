@@ -63,7 +63,7 @@ def plan_rule(
 
     ``max_share`` overrides the rule's own limit (``max_share:`` in the policy, default 50%).
     """
-    sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings)
+    sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings, run.holds)
     links = child_links(run.stores, rule.table.store, sql.table) if rule.action == "delete" else []
     limit = max_share or rule.max_share or DEFAULT_MAX_SHARE
     return count_rule(run, rule, sql, links, rows_per_batch(rule, batch_size), sample, max_share=limit)

@@ -18,7 +18,7 @@ from lethe.errors import LetheError, SchemaMismatchError, StoreError, TransientS
 from lethe.ledger.chain import Ledger
 from lethe.operators.apply import prepare_rewrites
 from lethe.policy.model import Policy, RetentionRule
-from lethe.retention.sql import RuleSql
+from lethe.retention.sql import RequestHold, RuleSql
 from lethe.settings import Settings
 from lethe.stores.engines import Stores
 
@@ -37,6 +37,8 @@ class RetentionRun:
     ledger: Ledger | None = None
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     flow: str = "retention"
+    # Rows held back besides the rules' hold flags: subjects with an open access request (lethe.requests.holds).
+    holds: RequestHold | None = None
 
     def __post_init__(self) -> None:
         if self.as_of.tzinfo is None:

@@ -6,11 +6,14 @@ timestamp at or after the cut-off, written as ``NOT EXISTS`` so each test uses t
 foreign-key index instead of aggregating it. A row with no anchor value at all is never expired (unknown
 age is not old age). *Exempt* rows have a hold flag set; *handled* rows already hold anonymised values (or
 their ``mark`` is set). *Pending* = expired, matching ``where``, not exempt, not handled.
+
+A layer above retention may hold more rows back (``RequestHold``: the rows of subjects with an open access
+request, ``lethe.requests.holds``): they count as exempt, so plans and the ledger count them as held.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +30,8 @@ from lethe.stores.engines import Stores
 from lethe.stores.schema import TableInfo, type_kind
 
 Predicate = sa.ColumnElement[bool]
+# Rows of the rule's table that something outside the table holds back (None: nothing), for one rule.
+RequestHold = Callable[[RetentionRule, sa.Table], Predicate | None]
 
 
 def reflect_table(stores: Stores, store: str, name: str) -> sa.Table:
@@ -220,9 +225,14 @@ def _link(
 
 
 def build_rule_sql(
-    policy: Policy, stores: Stores, rule: RetentionRule, as_of: datetime, settings: Settings
+    policy: Policy,
+    stores: Stores,
+    rule: RetentionRule,
+    as_of: datetime,
+    settings: Settings,
+    hold: RequestHold | None = None,
 ) -> RuleSql:
-    """Reflect the rule's tables and build its predicates at ``as_of``."""
+    """Reflect the rule's tables and build its predicates at ``as_of``; ``hold`` adds rows held back."""
     store = rule.table.store
     engine = stores.engine(store)
     dialect = engine.dialect.name
@@ -270,6 +280,9 @@ def build_rule_sql(
     exempt: Predicate | None = None
     if rule.unless:
         exempt = sa.or_(*(_flag_set(_column(rule, table, f)) for f in rule.unless))
+    held_back = hold(rule, table) if hold is not None else None
+    if held_back is not None:
+        exempt = held_back if exempt is None else sa.or_(exempt, held_back)
 
     rewrites: list[ColumnRewrite] = []
     for name, action in rule.columns.items():
