@@ -133,6 +133,10 @@ class RetentionRule(Model):
     batch_size: int | None = Field(default=None, ge=1, le=1_000_000)  # fixed span, rows of the key index
     batch_seconds: float | None = Field(default=None, gt=0, le=60)  # adaptive span's target time per batch
     max_share: ShareField | None = None  # default DEFAULT_MAX_SHARE
+    # Processor mode: periods per controller (names of processor.controllers) replacing `after:` for their
+    # rows, and/or the periods and end dates of the contracts table (the policy's own overrides win).
+    per_controller: dict[Name, PeriodField] = Field(default_factory=dict)
+    contract_periods: bool = False
     description: str | None = None
 
     @model_validator(mode="after")
