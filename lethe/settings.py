@@ -8,6 +8,7 @@
 | ``LETHE_MASTER_KEY`` | master key for pseudonymisation tokens and fingerprints (>= 32 bytes) | required to anonymise |
 | ``LETHE_KEY_VERSION`` | version of the master key, written into token prefixes; raise it to rotate | ``1`` |
 | ``LETHE_SIV_KEY`` | 64-byte key of reversible AES-SIV pseudonyms (``encrypt`` operator) | only when used |
+| ``LETHE_CONTRACT_PASSPHRASE`` | passphrase of the export returned at the end of a processor's contract | only then |
 
 The ledger registers the id of the master key of each version on first use and refuses another key for
 that version (``lethe.ledger.keys``): a rotation is declared by raising ``LETHE_KEY_VERSION``.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lethe.errors import SettingsError
@@ -57,6 +58,8 @@ class Settings:
     master_key: bytes | None
     key_version: int
     siv_key: bytes | None
+    # Processor mode: encrypts the data returned to a controller at the end of its contract (never logged).
+    contract_passphrase: str | None = field(default=None, repr=False)
 
     def require_ledger_key(self) -> bytes:
         """The ledger key, or a clear error saying how to set it."""
@@ -100,4 +103,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         master_key=key("LETHE_MASTER_KEY"),
         key_version=int(version_text),
         siv_key=siv_key,
+        contract_passphrase=env.get("LETHE_CONTRACT_PASSPHRASE") or None,
     )

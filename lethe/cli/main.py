@@ -13,6 +13,7 @@ from lethe.cli.demo import demo
 from lethe.cli.dpia import dpia
 from lethe.cli.export import export
 from lethe.cli.ledger import ledger
+from lethe.cli.processor import processor
 from lethe.cli.requests import erase, rectify, requests, restrict, unrestrict
 from lethe.cli.retention import retention
 from lethe.cli.ropa import ropa
@@ -37,3 +38,4 @@ main.add_command(requests)
 main.add_command(export)
 main.add_command(ropa)
 main.add_command(dpia)
+main.add_command(processor)
