@@ -191,11 +191,18 @@ def enforce_rule_task(
     return result
 
 
+def _counts(value: int | dict[str, int]) -> str:
+    """A count, or named counts as ``pending 4, held 0``."""
+    return str(value) if isinstance(value, int) else ", ".join(f"{k} {n}" for k, n in value.items())
+
+
 def _table_rows(items: list[RulePlan] | list[RuleResult]) -> list[dict[str, Any]]:
     rows = []
     for item in items:
-        row = {k: v for k, v in asdict(item).items() if k not in {"sample_keys", "children"}}
+        row = {k: v for k, v in asdict(item).items() if k not in {"sample_keys", "children", "by_controller"}}
         row["children"] = ", ".join(f"{k}: {v}" for k, v in item.children.items()) or "-"
+        # Processor mode: per controller label (a name in the policy, or a keyed fingerprint), counts only.
+        row["by_controller"] = "; ".join(f"{c}: {_counts(n)}" for c, n in item.by_controller.items()) or "-"
         rows.append({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()})
     return rows
 

@@ -17,6 +17,8 @@ from support.processor import processor_policy, seed_tenants, tenants_left
 from support.retention import AS_OF, insert, ledger_entries, snapshot
 
 from lethe.errors import ParameterError
+from lethe.ledger.chain import Ledger
+from lethe.ledger.verify import verify_ledger
 from lethe.processor.contract import delete_controller, end_contract, export_controller, plan_contract_end
 from lethe.requests.export.crypto import decrypt_file
 from lethe.requests.register import RequestError
@@ -63,6 +65,9 @@ def test_export_then_delete_then_certificate(
     assert actions == ["processor.export", "retention.delete", "retention.delete", "processor.certificate"]
     last = entries[-1]
     assert last.counts["deleted:db.accounts"] == 2 and last.details["export_sha256"] == done.export.sha256
+    ledger = Ledger.from_settings(settings)
+    assert verify_ledger(ledger).ok
+    ledger._engine.dispose()
     # 4. no personal data in the evidence
     assert "@example.com" not in repr(entries) and "@example.com" not in json.dumps(on_disk)
 
