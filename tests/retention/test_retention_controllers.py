@@ -125,3 +125,34 @@ def test_policy_mistakes_are_refused_at_load(db_url: str) -> None:
     text = processor_policy_text(events_rule("contract_periods: true")).replace("role: processor\n", "")
     with pytest.raises(PolicyError, match="set `role: processor`"):
         parse_policy(text, environ={"DB_URL": db_url})
+
+
+def test_integer_controller_keys(db_url: str, db_engine: sa.Engine, new_run: NewRun) -> None:
+    table = sa.Table(
+        "visits",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("tenant_id", sa.Integer, nullable=True),
+        sa.Column("at", sa.DateTime(), nullable=False),
+    )
+    table.create(db_engine)
+    seed_tenants(db_engine, AS_OF)  # the contracts table (unused here) and the rest of the schema
+    at = (AS_OF - timedelta(days=60)).replace(tzinfo=None)
+    with db_engine.begin() as connection:
+        connection.execute(
+            table.insert(), [{"id": i, "tenant_id": t, "at": at} for i, t in enumerate([7, 7, 8, None])]
+        )
+    text = processor_policy_text(
+        "- name: visits\n  table: db.visits\n  after: 1 year\n  since: at\n  action: delete\n"
+        "  max_share: 100%\n  per_controller: {acme: 30 days}\n"
+    ).replace("name: Acme Ltd\n", "name: Acme Ltd\n      key: 7\n")
+    # the store's controller column is `tenant`; visits declares its own, an integer
+    text = text.replace("data_map:\n", "data_map:\n  db.visits: {controller_column: tenant_id}\n", 1)
+    policy = parse_policy(text, environ={"DB_URL": db_url})
+    run = new_run(policy)
+    plan = plan_rule(run, policy.rule("visits"))
+    assert plan.pending == 2 and set(plan.by_controller) == {"acme"}  # tenant 8 and no tenant: by 1 year
+    enforce_rule(run, policy.rule("visits"))
+    with db_engine.connect() as connection:
+        left = sorted(connection.execute(sa.select(table.c.tenant_id)).scalars(), key=str)
+    assert left == [8, None]
