@@ -167,7 +167,8 @@ def export_controller(
     key = controller_key(policy, plan.controller)
     table_plans = [filtered_table_plan(policy, stores, t.ref, t.column) for t in plan.tables]
     export_plan = tables_plan(f"controller {plan.controller}", table_plans)
-    # Each table's key is bound as its own column compares it: one read per table, grouped per store.
+    # Each table's key is bound as its own column compares it: one read per table (the recount before the
+    # deletion catches a row written in between).
     collected = []
     for t, table_plan in zip(plan.tables, table_plans, strict=True):
         table = stores.sa_table(t.ref.store, t.ref.table)
@@ -225,8 +226,24 @@ def check_export(policy: Policy, stores: Stores, plan: ContractPlan, export: Exp
 
 
 def delete_controller(run: RetentionRun, plan: ContractPlan, export: ExportResult | None) -> list[RuleResult]:
-    """Delete every row of the controller, table by table (children first), after ``check_export``."""
+    """Delete every row of the controller, table by table (children first), after ``check_export``.
+
+    The export must also be in the ledger (its ``processor.export`` entry for this controller and SHA-256).
+    """
     check_export(run.policy, run.stores, plan, export)
+    assert export is not None
+    if run.ledger is None:
+        raise LetheError("deleting a controller's data needs the evidence ledger (set LETHE_LEDGER_KEY)")
+    recorded = any(
+        e.entry.action == "processor.export"
+        and e.entry.details.get("controller") == plan.controller
+        and e.entry.details.get("sha256") == export.sha256
+        for e in run.ledger.entries()
+    )
+    if not recorded:
+        raise ParameterError(
+            f"controller {plan.controller}: the export {export.file_name} is not in the ledger"
+        )
     key = controller_key(run.policy, plan.controller)
     results: list[RuleResult] = []
     for t in plan.tables:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from support.processor import processor_policy, seed_tenants, tenants_left
-from support.retention import AS_OF, insert, ledger_entries, snapshot
+from support.retention import AS_OF, insert, ledger_entries, make_settings, snapshot
 
 from lethe.errors import ParameterError
 from lethe.ledger.chain import Ledger
@@ -127,6 +127,16 @@ def test_deletion_is_refused_without_an_intact_and_complete_export(
         delete_controller(run, plan, export)
     with db_engine.begin() as connection:
         connection.execute(sa.text("DELETE FROM accounts WHERE id = 99"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    unrecorded_ledger = Ledger.from_settings(make_settings(elsewhere))
+    unrecorded = export_controller(
+        run.policy, run.stores, plan, tmp_path / "out2", passphrase=PASSPHRASE, ledger=unrecorded_ledger,
+        run_id=run.run_id,
+    )  # fmt: skip
+    unrecorded_ledger._engine.dispose()
+    with pytest.raises(ParameterError, match="is not in the ledger"):
+        delete_controller(run, plan, unrecorded)
     with export.path.open("ab") as handle:  # a damaged or replaced export
         handle.write(b"x")
     with pytest.raises(ParameterError, match="missing or changed"):
