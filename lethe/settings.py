@@ -11,6 +11,7 @@
 | ``LETHE_BREACH_PASSPHRASE`` | passphrase of a breach's encrypted contact list (``lethe breach open``) | no list |
 | ``LETHE_CHECKPOINT_KEY`` | Ed25519 private key that signs ledger checkpoints (base64/hex seed or PEM) | only to sign |
 | ``LETHE_CHECKPOINT_PUBLIC_KEY`` | the trusted Ed25519 public key of checkpoints (base64/hex or PEM) | to check them |
+| ``LETHE_CONTRACT_PASSPHRASE`` | passphrase of the export returned at the end of a processor's contract | only then |
 
 The ledger registers the id of the master key of each version on first use and refuses another key for
 that version (``lethe.ledger.keys``): a rotation is declared by raising ``LETHE_KEY_VERSION``.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lethe.errors import SettingsError
@@ -63,6 +64,8 @@ class Settings:
     # Text as given (seed or PEM): parsed by lethe.ledger.checkpoint, which owns the Ed25519 formats.
     checkpoint_key: str | None = None
     checkpoint_public_key: str | None = None
+    # Processor mode: encrypts the data returned to a controller at the end of its contract (never logged).
+    contract_passphrase: str | None = field(default=None, repr=False)
 
     def require_ledger_key(self) -> bytes:
         """The ledger key, or a clear error saying how to set it."""
@@ -108,4 +111,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         siv_key=siv_key,
         checkpoint_key=env.get("LETHE_CHECKPOINT_KEY") or None,
         checkpoint_public_key=env.get("LETHE_CHECKPOINT_PUBLIC_KEY") or None,
+        contract_passphrase=env.get("LETHE_CONTRACT_PASSPHRASE") or None,
     )

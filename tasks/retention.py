@@ -267,6 +267,11 @@ _PLAN_COLUMNS = {"rule": "rule", "action": "do", "cutoff": "cut-off", "pending":
 _RESULT_COLUMNS = {"rule": "rule", "action": "do", "applied": "rows", "held": "held", "remaining": "left"}
 
 
+def _counts(value: int | dict[str, int]) -> str:
+    """A count, or named counts as ``pending 4, held 0``."""
+    return str(value) if isinstance(value, int) else ", ".join(f"{k} {n}" for k, n in value.items())
+
+
 def _table_rows(items: list[RulePlan] | list[RuleResult]) -> list[dict[str, Any]]:
     rows = []
     for item in items:
@@ -282,6 +287,9 @@ def _table_rows(items: list[RulePlan] | list[RuleResult]) -> list[dict[str, Any]
         else:
             row["batches"] = item.batches
         row["cascade"] = ", ".join(f"{k}: {v}" for k, v in item.children.items()) or "-"
+        # Processor mode: per controller label (a name in the policy, or a keyed fingerprint), counts only.
+        if item.by_controller:
+            row["controllers"] = "; ".join(f"{c}: {_counts(n)}" for c, n in item.by_controller.items())
         rows.append(row)
     return rows
 

@@ -15,6 +15,7 @@ from lethe.cli.demo import demo
 from lethe.cli.dpia import dpia
 from lethe.cli.export import export
 from lethe.cli.ledger import ledger
+from lethe.cli.processor import processor
 from lethe.cli.replay import replay_command
 from lethe.cli.requests import erase, rectify, requests, restrict, unrestrict
 from lethe.cli.retention import retention
@@ -43,3 +44,4 @@ main.add_command(dpia)
 main.add_command(consent)
 main.add_command(breach)
 main.add_command(replay_command, name="replay")
+main.add_command(processor)

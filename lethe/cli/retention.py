@@ -51,6 +51,8 @@ def print_plans(plans: list[RulePlan]) -> None:
         )
         for child, n in p.children.items():
             click.echo(f"{'':38}  + {child:24} {n:>9,}")
+        for controller, counts in p.by_controller.items():
+            click.echo(f"{'':38}  controller {controller:13} {counts['pending']:>9,} {counts['held']:>6,}")
         if p.sample_keys:
             click.echo(
                 f"{'':38}  sample keys: {', '.join(str(k[0] if len(k) == 1 else tuple(k)) for k in p.sample_keys)}"

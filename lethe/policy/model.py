@@ -31,6 +31,7 @@ from lethe.policy.activities import (
 from lethe.policy.base import Identifier, Model, Name, TableRef, TableRefField
 from lethe.policy.breach import BreachPolicy
 from lethe.policy.consent import ConsentRecords, consent_reference_problems
+from lethe.policy.processor import ClientController, ContractsTable, ProcessorRecord
 from lethe.policy.requests import ErasureAction, ErasurePolicy, RectificationPolicy
 from lethe.policy.retention import ColumnAction, Condition, LatestOf, RetentionRule
 
@@ -38,12 +39,14 @@ __all__ = [
     "Activity",
     "BreachPolicy",
     "Checks",
+    "ClientController",
     "ColumnAction",
     "ColumnMap",
     "Condition",
     "ConsentRecords",
     "ConsentSource",
     "Contact",
+    "ContractsTable",
     "Controller",
     "ErasureAction",
     "ErasurePolicy",
@@ -53,6 +56,7 @@ __all__ = [
     "LawfulBasis",
     "Policy",
     "ProcessingSource",
+    "ProcessorRecord",
     "RectificationPolicy",
     "RetentionRule",
     "StoreConfig",
@@ -91,6 +95,8 @@ class StoreConfig(Model):
     # Where hmac, noise and fake compute their values: in the database (fast; each transaction binds the
     # column keys in one short statement) or in Lethe (no key reaches the database; docs/threat-model.md).
     tokens: Literal["in_database", "in_process"] = "in_database"
+    # Processor mode: the column of this store's tables that says for which controller a row is held.
+    controller_column: Identifier | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -134,6 +140,8 @@ class TableMap(Model):
     # Column holding the subject's key when no foreign key says it (e.g. a log without constraints).
     subject_column: Identifier | None = None
     columns: dict[Identifier, ColumnMap] = Field(default_factory=dict)
+    # Processor mode: the column saying for which controller a row is held (else the store's).
+    controller_column: Identifier | None = None
     description: str | None = None
 
 
@@ -142,6 +150,9 @@ class Policy(Model):
 
     version: Literal[1]
     controller: Controller
+    # processor: `controller:` processes for the controllers of `processor:` (Art. 28); see lethe/policy/processor.py
+    role: Literal["controller", "processor"] = "controller"
+    processor: ProcessorRecord = Field(default_factory=ProcessorRecord)
     categories: dict[str, str] = Field(default_factory=dict)  # the policy's own category families
     stores: dict[Name, StoreConfig] = Field(min_length=1)
     subjects: dict[Name, SubjectDef] = Field(default_factory=dict)
@@ -222,6 +233,7 @@ class Policy(Model):
                     problems.append(
                         (("activities", i, field, "table"), f"unknown store {source.table.store!r}")
                     )
+        problems += self._processor_problems()
         k_tables: dict[str, int] = {}
         for i, k_check in enumerate(self.checks.k_anonymity):
             if k_check.table.store not in stores:
@@ -258,6 +270,72 @@ class Policy(Model):
             names = {activity.name for activity in self.activities}
             problems += consent_reference_problems(self.consent, stores, set(self.subjects), names)
         return problems
+
+    def _processor_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """References of the processor block, per-controller periods and controller columns."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        record = self.processor
+        if self.role == "processor" and not record.controllers:
+            problems.append(
+                (("processor", "controllers"), "role processor needs the controllers it acts for")
+            )
+        if self.role == "controller" and (record.controllers or record.contracts):
+            problems.append((("role",), "`processor:` declares controllers: set `role: processor`"))
+        activities = {a.name for a in self.activities}
+        keys: dict[str, str] = {}
+        for name in record.controllers:
+            for j, activity in enumerate(record.controllers[name].activities):
+                if activity not in activities:
+                    problems.append(
+                        (
+                            ("processor", "controllers", name, "activities", j),
+                            f"unknown activity {activity!r}",
+                        )
+                    )
+            first = keys.setdefault(str(record.key_of(name)), name)
+            if first != name:
+                problems.append((("processor", "controllers", name, "key"), f"the same key as {first!r}"))
+        if record.contracts is not None and record.contracts.table.store not in self.stores:
+            problems.append(
+                (("processor", "contracts", "table"), f"unknown store {record.contracts.table.store!r}")
+            )
+        if self.role == "processor":
+            for ref in self.data_map:
+                if ref.store in self.stores and self.controller_column(ref) is None:
+                    problems.append(
+                        (
+                            ("data_map", str(ref), "controller_column"),
+                            "role processor: say which column holds the controller (here or on the store)",
+                        )
+                    )
+        for i, rule in enumerate(self.retention):
+            if not (rule.per_controller or rule.contract_periods):
+                continue
+            if rule.table.store in self.stores and self.controller_column(rule.table) is None:
+                problems.append(
+                    (("retention", i, "table"), f"{rule.table} has no controller_column (data map or store)")
+                )
+            for name in rule.per_controller:
+                if name not in record.controllers:
+                    problems.append(
+                        (
+                            ("retention", i, "per_controller", name),
+                            f"unknown controller {name!r} (processor.controllers)",
+                        )
+                    )
+            if rule.contract_periods and record.contracts is None:
+                problems.append(
+                    (("retention", i, "contract_periods"), "no `processor.contracts:` table declared")
+                )
+        return problems
+
+    def controller_column(self, ref: TableRef) -> str | None:
+        """The column of ``ref`` saying for which controller a row is held (the table's, else its store's)."""
+        table_map = self.data_map.get(ref)
+        if table_map is not None and table_map.controller_column is not None:
+            return table_map.controller_column
+        store = self.stores.get(ref.store)
+        return store.controller_column if store is not None else None
 
     def rule(self, name: str) -> RetentionRule:
         """The retention rule called ``name``."""

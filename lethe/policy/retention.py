@@ -137,6 +137,10 @@ class RetentionRule(Model):
     max_share: ShareField | None = None  # default DEFAULT_MAX_SHARE
     # Primary-key-range partitions enforced concurrently (``lethe.retention.partitions``); default one.
     partitions: int | None = Field(default=None, ge=1, le=MAX_PARTITIONS)
+    # Processor mode: periods per controller (names of processor.controllers) replacing `after:` for their
+    # rows, and/or the periods and end dates of the contracts table (the policy's own overrides win).
+    per_controller: dict[Name, PeriodField] = Field(default_factory=dict)
+    contract_periods: bool = False
     description: str | None = None
 
     @model_validator(mode="after")

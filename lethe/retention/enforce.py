@@ -32,7 +32,7 @@ from lethe.ledger.leaves import leaves_of, leaves_of_scalars
 from lethe.policy.model import RetentionRule
 from lethe.retention.cascade import ChildLink, child_links
 from lethe.retention.partitions import Partition, split_rule
-from lethe.retention.plan import count_rule
+from lethe.retention.plan import controller_counts, count_rule
 from lethe.retention.run import Progress, RetentionRun, prepare_operators, store_error
 from lethe.retention.spans import KEY_BOUND_CEILING, SpanSizer, apply_span, key_bound, span_end
 from lethe.retention.sql import RuleSql, build_rule_sql
@@ -72,6 +72,7 @@ class RuleResult:
     started_at: datetime
     ended_at: datetime
     partitions: dict[str, int] = field(default_factory=dict)  # rows applied per partition, when partitioned
+    by_controller: dict[str, int] = field(default_factory=dict)  # rows applied per controller label
 
 
 def enforce_rule(
@@ -81,13 +82,15 @@ def enforce_rule(
     batch_size: int | None = None,
     progress: Progress | None = None,
     expected: int | None = None,
+    sql: RuleSql | None = None,
 ) -> RuleResult:
     """Delete or anonymise the rule's pending rows in batches, journal and ledger each, then verify.
 
     ``batch_size`` (else the rule's) fixes the span in rows of the primary-key index; without one the span
     adapts to the rule's ``batch_seconds`` (``lethe.retention.spans``). ``progress(done, total)`` is called
     after each batch; ``total`` is ``expected`` (e.g. what the plan just counted), or the rule's pending rows
-    counted first when it is None.
+    counted first when it is None. ``sql`` replaces the rule's own predicates (the end of a processor's
+    contract deletes one controller's rows: ``lethe.processor.contract``).
     """
     if run.ledger is None:
         raise LetheError("enforcing needs the evidence ledger (set LETHE_LEDGER_KEY)")
@@ -96,7 +99,8 @@ def enforce_rule(
     engine = run.stores.engine(store)
     with exclusive_lock(engine, f"retention:{store}:{rule.name}"):
         # Built first: a rule that does not fit the schema fails before anything is written to the store.
-        sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings, run.holds)
+        sql = sql or build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings, run.holds)
+        before = _controller_pending(run, rule, sql)
         journal = ensure_journal(engine)
         # Batches a crashed run committed but did not get into the ledger go in first.
         recovered = transfer_pending(engine, store, run.ledger)
@@ -112,10 +116,13 @@ def enforce_rule(
             # Fewer rows than expected (a retry resuming, rows changed since the plan): the report ends at 100%.
             progress(applied, applied)
         remaining = count_rule(run, rule, sql, links, sizer.size, sample=0, children=False)
+        after_run = _controller_pending(run, rule, sql)
+    # Per controller from counts before and after, under the rule's lock (batches return keys only).
+    by_controller = {c: n - after_run.get(c, 0) for c, n in before.items() if n - after_run.get(c, 0)}
     result = RuleResult(
         rule=rule.name, table=str(rule.table), action=rule.action, cutoff=sql.cutoff, applied=applied,
         held=remaining.held, children=children, batches=batches, remaining=remaining.pending,
-        recovered=recovered, started_at=started, ended_at=datetime.now(UTC),
+        recovered=recovered, started_at=started, ended_at=datetime.now(UTC), by_controller=by_controller,
     )  # fmt: skip
     run.ledger.append(rule_entry(run, result))
     if remaining.pending:
@@ -159,7 +166,7 @@ def enforce_partition(
     store = rule.table.store
     engine = run.stores.engine(store)
     with exclusive_lock(engine, f"retention:{store}:{rule.name}:{partition.label}"):
-        sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings)
+        sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings, run.holds)
         journal = ensure_journal(engine)
         # Only batches other runs left count as recovered (not this run's other partitions' fresh ones).
         recovered = transfer_pending(engine, store, run.ledger, own_run=run.run_id)
@@ -187,7 +194,7 @@ def finish_partitioned(
         raise LetheError("enforcing needs the evidence ledger (set LETHE_LEDGER_KEY)")
     store = rule.table.store
     engine = run.stores.engine(store)
-    sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings)
+    sql = build_rule_sql(run.policy, run.stores, rule, run.as_of, run.settings, run.holds)
     links = child_links(run.stores, store, sql.table) if rule.action == "delete" else []
     recovered = transfer_pending(engine, store, run.ledger, own_run=run.run_id)
     remaining = count_rule(run, rule, sql, links, SpanSizer().size, sample=0, children=False)
@@ -334,6 +341,19 @@ def _walk(
     return applied, batches, children
 
 
+def _controller_pending(run: RetentionRun, rule: RetentionRule, sql: RuleSql) -> dict[str, int]:
+    """Pending rows per controller label (empty without a controller column)."""
+    if run.policy.controller_column(rule.table) is None:
+        return {}
+    try:
+        with run.stores.engine(rule.table.store).connect() as connection:
+            prepare_operators(connection, sql)
+            counts = controller_counts(run, rule, sql, connection)
+    except SQLAlchemyError as exc:
+        raise store_error(rule, "counting per controller", exc) from None
+    return {label: n["pending"] for label, n in counts.items()}
+
+
 def _sizer(rule: RetentionRule, batch_size: int | None, bound: bool) -> SpanSizer:
     """The rule's span sizer: a fixed size when one is given, else adaptive (capped on key-bound paths)."""
     fixed = batch_size or rule.batch_size
@@ -370,6 +390,7 @@ def rule_entry(run: RetentionRun, result: RuleResult) -> LedgerEntry:
             "recovered": result.recovered,
             **{f"children:{k}": v for k, v in result.children.items()},
             **{f"applied:{k}": v for k, v in result.partitions.items()},
+            **{f"applied:{c}": n for c, n in result.by_controller.items()},
         },
         details={
             "table": result.table,

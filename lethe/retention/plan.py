@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from lethe.ledger.entry import LedgerEntry
 from lethe.policy.model import RetentionRule
 from lethe.policy.retention import DEFAULT_MAX_SHARE
 from lethe.retention.cascade import ChildLink, child_links, count_children
+from lethe.retention.controllers import controller_labeller, counts_by_controller
 from lethe.retention.run import RetentionRun, prepare_operators, rows_per_batch, store_error
 from lethe.retention.sql import RuleSql, build_rule_sql
 
@@ -44,6 +45,8 @@ class RulePlan:
     rows: int = 0
     share: float = 0.0
     max_share: float = DEFAULT_MAX_SHARE
+    # Processor mode: {controller label: {"pending": n, "held": n}} (lethe.retention.controllers)
+    by_controller: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def too_large(self) -> bool:
@@ -96,6 +99,7 @@ def count_rule(
             keys = connection.execute(sql.next_keys(None, sample, lock=False)).all() if sample else []
             parents = sa.select(*sql.pk).where(sql.pending)
             counted = count_children(connection, links, parents) if links and children else {}
+            by_controller = controller_counts(run, rule, sql, connection) if children else {}
     except SQLAlchemyError as exc:
         raise store_error(rule, "planning", exc) from None
     return RulePlan(
@@ -112,6 +116,20 @@ def count_rule(
         rows=rows,
         share=pending / rows if rows else 0.0,
         max_share=max_share,
+        by_controller=by_controller,
+    )
+
+
+def controller_counts(
+    run: RetentionRun, rule: RetentionRule, sql: RuleSql, connection: sa.Connection
+) -> dict[str, dict[str, int]]:
+    """Pending and held rows per controller, when the rule's table has a controller column (else empty)."""
+    column = run.policy.controller_column(rule.table)
+    if column is None or column not in sql.table.c:
+        return {}
+    label = controller_labeller(run.policy, run.settings.master_key, rule.table.store)
+    return counts_by_controller(
+        connection, sql.table, column, {"pending": sql.pending, "held": sql.held}, label
     )
 
 
@@ -125,6 +143,8 @@ def plan_entry(run: RetentionRun, plans: Sequence[RulePlan], started: datetime) 
         outcome="planned",
         started_at=started,
         ended_at=datetime.now(UTC),
-        counts={f"pending:{p.rule}": p.pending for p in plans} | {f"held:{p.rule}": p.held for p in plans},
+        counts={f"pending:{p.rule}": p.pending for p in plans}
+        | {f"held:{p.rule}": p.held for p in plans}
+        | {f"{k}:{p.rule}:{c}": n for p in plans for c, b in p.by_controller.items() for k, n in b.items()},
         details={"as_of": run.as_of.isoformat(), "rules": len(plans)},
     )

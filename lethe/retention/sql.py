@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from lethe.errors import SchemaMismatchError
 from lethe.operators import Operator, OperatorContext, get_operator
 from lethe.policy.model import Policy, RetentionRule, TableRef
+from lethe.retention.controllers import controller_cutoffs
 from lethe.retention.where import where_param, where_value
 from lethe.settings import Settings
 from lethe.stores.dialects import cutoff_param
@@ -246,32 +247,55 @@ def build_rule_sql(
     # a ZoneInfo datetime would count wall-clock time across a daylight-saving change.
     cutoff = rule.after.cutoff(as_of.astimezone(UTC))
 
-    own: list[sa.Column[Any]] = []
-    not_recent: list[Predicate] = []
-    any_anchor: list[Predicate] = []
+    related: dict[str, tuple[sa.Table, Predicate]] = {}
     for ref in rule.anchor_columns:
-        related_name, _, column_name = ref.rpartition(".")
-        if not related_name:
-            column = _column(rule, table, column_name)
-            own.append(column)
-            older = column < cutoff_param(column, cutoff, dialect, tz)
-            not_recent.append(sa.or_(column.is_(None), older) if column.nullable else older)
-            any_anchor.append(column.is_not(None))
-            continue
-        related = reflect_table(stores, store, related_name)
-        link = _link(policy, stores, rule, table, related, related_name)
-        column = _column(rule, related, column_name)
-        recent = sa.select(sa.literal(1)).where(link, column >= cutoff_param(column, cutoff, dialect, tz))
-        not_recent.append(~sa.exists(recent))
-        any_anchor.append(sa.exists(sa.select(sa.literal(1)).where(link, column.is_not(None))))
-    # When an own anchor can never be NULL the "has an anchor" test is always true: leave it out. With a
-    # single anchor, "not recent and present" is just "older than the cut-off" (NULL compares as unknown).
-    if len(not_recent) == 1 and own:
-        expired = own[0] < cutoff_param(own[0], cutoff, dialect, tz)
-    else:
+        related_name = ref.rpartition(".")[0]
+        if related_name and related_name not in related:
+            other = reflect_table(stores, store, related_name)
+            related[related_name] = (other, _link(policy, stores, rule, table, other, related_name))
+
+    def expired_before(cut: datetime) -> Predicate:
+        """Rows every anchor of which is before ``cut``."""
+        own: list[sa.Column[Any]] = []
+        not_recent: list[Predicate] = []
+        any_anchor: list[Predicate] = []
+        for ref in rule.anchor_columns:
+            related_name, _, column_name = ref.rpartition(".")
+            if not related_name:
+                column = _column(rule, table, column_name)
+                own.append(column)
+                older = column < cutoff_param(column, cut, dialect, tz)
+                not_recent.append(sa.or_(column.is_(None), older) if column.nullable else older)
+                any_anchor.append(column.is_not(None))
+                continue
+            other, link = related[related_name]
+            column = _column(rule, other, column_name)
+            recent = sa.select(sa.literal(1)).where(link, column >= cutoff_param(column, cut, dialect, tz))
+            not_recent.append(~sa.exists(recent))
+            any_anchor.append(sa.exists(sa.select(sa.literal(1)).where(link, column.is_not(None))))
+        # When an own anchor can never be NULL the "has an anchor" test is always true: leave it out. With a
+        # single anchor, "not recent and present" is just "older than the cut-off" (NULL compares as unknown).
+        if len(not_recent) == 1 and own:
+            return own[0] < cutoff_param(own[0], cut, dialect, tz)
         if not any(not c.nullable for c in own):
             not_recent.append(sa.or_(*any_anchor))
-        expired = sa.and_(*not_recent)
+        return sa.and_(*not_recent)
+
+    expired = expired_before(cutoff)
+    controllers = controller_cutoffs(policy, stores, rule, table, as_of)
+    if controllers is not None and controllers.special:
+        # Processor mode: each controller with its own period is judged at its cut-off, the others at the rule's.
+        owner = table.c[controllers.column]
+        kind = type_kind(owner.type)
+
+        def among(keys: list[Any]) -> Predicate:
+            return owner.in_([where_param(owner, kind, k, dialect, tz) for k in keys])
+
+        parts = [sa.and_(sa.or_(owner.is_(None), sa.not_(among(controllers.special))), expired)]
+        parts += [sa.and_(among(keys), expired_before(cut)) for cut, keys in controllers.by_cutoff().items()]
+        if controllers.ended:
+            parts.append(among(controllers.ended))
+        expired = sa.or_(*parts)
 
     conditions = [
         _condition(rule, _column(rule, table, name), spec, dialect, tz) for name, spec in rule.where.items()
@@ -286,7 +310,7 @@ def build_rule_sql(
 
     rewrites: list[ColumnRewrite] = []
     for name, action in rule.columns.items():
-        column = _column(rule, table, name)
+        _column(rule, table, name)  # a missing column is refused naming the rule
         info = stores.table(rule.table).column(name)
         context = OperatorContext(
             dialect=dialect,

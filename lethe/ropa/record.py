@@ -1,5 +1,8 @@
 """The record of processing activities (GDPR Art. 30(1)), built from the policy's activities and data map.
 
+With ``role: processor`` it also holds the processor's record (Art. 30(2)): one entry per controller the
+processor acts for, with the categories of processing carried out for it, transfers and security measures.
+
 ``build_ropa`` turns the policy into plain dataclasses whose values are already human wording, so the
 renderers (``lethe.ropa.render``) only lay them out. A field the policy leaves empty reads "none declared",
 never blank, and what Art. 30(1) asks for but the policy does not state is listed in ``Ropa.gaps`` for the
@@ -15,6 +18,7 @@ from datetime import UTC, date, datetime
 
 from lethe.policy import categories
 from lethe.policy.model import Activity, Condition, Contact, Policy, RetentionRule
+from lethe.policy.processor import ContactPoint
 
 NONE = "none declared"
 ART9_MARKER = "special category (Art. 9)"
@@ -51,7 +55,19 @@ RECORD_FIELDS: tuple[tuple[str, str], ...] = (
     ("storage", "Where the data is held (data map)"),
     ("automated_decisions", "Automated decision-making (Art. 22)"),
 )
+PROCESSOR_FIELDS: tuple[tuple[str, str], ...] = (
+    ("processor", "Processor and its data protection officer (Art. 30(2)(a))"),
+    ("controller", "Controller on whose behalf the processor acts (Art. 30(2)(a))"),
+    ("contact", "Controller's contact details (Art. 30(2)(a))"),
+    ("representative", "Controller's representative in the EU (Art. 30(2)(a))"),
+    ("dpo", "Controller's data protection officer (Art. 30(2)(a))"),
+    ("processing", "Categories of processing carried out on behalf of the controller (Art. 30(2)(b))"),
+    ("transfers", "Transfers to third countries and safeguards (Art. 30(2)(c))"),
+    ("security_measures", "Technical and organisational security measures (Art. 30(2)(d), Art. 32(1))"),
+    ("retention", "Retention for the controller and return at the end of the contract (Art. 28(3)(g))"),
+)
 _LABEL = dict(CONTROLLER_FIELDS + RECORD_FIELDS)
+_PROCESSOR_LABEL = dict(PROCESSOR_FIELDS)  # the same attribute names, other articles
 
 Value = str | tuple[str, ...]
 _GapFn = Callable[[str, str], None]  # records a gap: (field attribute, message)
@@ -109,6 +125,25 @@ class RopaRecord:
 
 
 @dataclass(frozen=True)
+class ProcessorEntry:
+    """Art. 30(2): what the processor does for one controller, in human wording."""
+
+    processor: str
+    controller: str
+    contact: str
+    representative: str
+    dpo: str
+    processing: tuple[str, ...]
+    transfers: tuple[str, ...]
+    security_measures: tuple[str, ...]
+    retention: tuple[str, ...]
+
+    def fields(self) -> list[tuple[str, Value]]:
+        """(label, value) pairs in display order."""
+        return [(label, getattr(self, attr)) for attr, label in PROCESSOR_FIELDS]
+
+
+@dataclass(frozen=True)
 class Ropa:
     """The whole record: header facts, the controller, one record per activity, and the gaps."""
 
@@ -118,6 +153,7 @@ class Ropa:
     controller: RopaController
     records: tuple[RopaRecord, ...]
     gaps: tuple[Gap, ...]
+    processor: tuple[ProcessorEntry, ...] = ()  # Art. 30(2), with `role: processor`
 
 
 def build_ropa(policy: Policy, *, generated: date | None = None) -> Ropa:
@@ -127,6 +163,11 @@ def build_ropa(policy: Policy, *, generated: date | None = None) -> Ropa:
     if not policy.activities:
         gaps.append(Gap("policy", "Processing activities", "the policy declares no processing activity"))
     records = tuple(_record(policy, i, activity, gaps) for i, activity in enumerate(policy.activities))
+    processor = (
+        tuple(_processor_entry(policy, name, gaps) for name in sorted(policy.processor.controllers))
+        if policy.role == "processor"
+        else ()
+    )
     return Ropa(
         generated=generated or datetime.now(UTC).date(),
         policy_source=policy.source,
@@ -134,7 +175,70 @@ def build_ropa(policy: Policy, *, generated: date | None = None) -> Ropa:
         controller=controller,
         records=records,
         gaps=tuple(gaps),
+        processor=processor,
     )
+
+
+def _processor_entry(policy: Policy, name: str, gaps: list[Gap]) -> ProcessorEntry:
+    """The Art. 30(2) entry for the controller ``name`` of ``processor.controllers``."""
+    client = policy.processor.controllers[name]
+    where = f"controller {name}"
+
+    def gap(attr: str, message: str) -> None:
+        gaps.append(Gap(where, _PROCESSOR_LABEL[attr], message))
+
+    me = policy.controller
+    processor = me.name + (f", {me.address}" if me.address else "") + f"; DPO: {_contact(me.dpo)}"
+    activities = [a for a in policy.activities if a.name in client.activities]
+    processing = [
+        f"{a.name}: {a.purpose} ({', '.join(a.categories) or 'no data category declared'})"
+        for a in activities
+    ]
+    if not processing:
+        gap(
+            "processing",
+            "no activity named: list what is done on its behalf (processor.controllers.*.activities)",
+        )
+    transfers = [_transfer(t.country, t.recipient, t.safeguard) for a in activities for t in a.transfers]
+    transfers += [_transfer(t.country, t.recipient, t.safeguard) for t in client.transfers]
+    measures = list(
+        dict.fromkeys(
+            [*policy.processor.security_measures, *(m for a in activities for m in a.security_measures)]
+        )
+    )
+    if not measures:
+        gap(
+            "security_measures",
+            "none declared: describe how the data is secured (processor.security_measures)",
+        )
+    details = [d for d in (client.email, client.address) if d]
+    if not details:
+        gap("contact", "no email or address: state how the controller is reached")
+    retention = [
+        f"{rule.name}: {rule.per_controller[name]} after {', '.join(rule.anchor_columns)} for this controller"
+        for rule in policy.retention
+        if name in rule.per_controller
+    ]
+    if policy.processor.contracts is not None and any(r.contract_periods for r in policy.retention):
+        retention.append(f"periods and end of agreed retention from {policy.processor.contracts.table}")
+    retention.append(
+        "at the end of the contract: returned as an encrypted export, then deleted and certified"
+    )
+    return ProcessorEntry(
+        processor=processor,
+        controller=f"{client.name} (key {client.key if client.key is not None else name})",
+        contact=", ".join(details) or NONE,
+        representative=_contact(_as_contact(client.representative_eu)),
+        dpo=_contact(_as_contact(client.dpo)),
+        processing=_or_none(processing),
+        transfers=_or_none(transfers),
+        security_measures=_or_none(measures),
+        retention=tuple(retention),
+    )
+
+
+def _as_contact(point: ContactPoint | None) -> Contact | None:
+    return None if point is None else Contact(name=point.name, email=point.email, address=point.address)
 
 
 def _contact(contact: Contact | None) -> str:

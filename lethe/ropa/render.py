@@ -12,6 +12,7 @@ from lethe.ropa.record import ART9_MARKER, ART10_MARKER, CONTROLLER_FIELDS, NONE
 TITLE = "Record of processing activities (GDPR Art. 30(1))"
 ACTIVITY_LABEL = "Processing activity"
 GAPS_LABEL = "Gaps to fill"
+PROCESSOR_TITLE = "Processing on behalf of controllers (GDPR Art. 30(2))"
 CSV_COLUMNS: tuple[str, ...] = (
     ACTIVITY_LABEL,
     *(label for _, label in CONTROLLER_FIELDS),
@@ -58,6 +59,12 @@ def render_markdown(ropa: Ropa) -> str:
     for i, record in enumerate(ropa.records, 1):
         out += ["", f"### {i}. {_md(record.name)}", ""]
         for label, value in record.fields():
+            out += _md_field(label, value)
+    if ropa.processor:
+        out += ["", f"## {PROCESSOR_TITLE} ({len(ropa.processor)})"]
+    for entry in ropa.processor:
+        out += ["", f"### {_md(entry.controller)}", ""]
+        for label, value in entry.fields():
             out += _md_field(label, value)
     out += ["", f"## {GAPS_LABEL} ({len(ropa.gaps)})", ""]
     out += [f"- {_md(str(gap))}" for gap in ropa.gaps] or ["None: the policy states every field."]
@@ -133,6 +140,13 @@ def render_html(ropa: Ropa) -> str:
         out.append(f"<h3>{i}. {escape(record.name)}</h3>")
         out += _html_table(record.fields())
         out.append("</section>")
+    if ropa.processor:
+        out.append(f"<h2>{escape(PROCESSOR_TITLE)} ({len(ropa.processor)})</h2>")
+    for i, entry in enumerate(ropa.processor, 1):
+        out.append(f'<section id="controller-{i}">')
+        out.append(f"<h3>{escape(entry.controller)}</h3>")
+        out += _html_table(entry.fields())
+        out.append("</section>")
     out.append(f"<h2>{escape(GAPS_LABEL)} ({len(ropa.gaps)})</h2>")
     if ropa.gaps:
         out += ['<ul class="gaps">', *(f"<li>{escape(str(gap))}</li>" for gap in ropa.gaps), "</ul>"]
@@ -152,7 +166,10 @@ def _cell(value: Value) -> str:
 
 
 def render_csv(ropa: Ropa) -> str:
-    """The record as CSV: a header row, then one row per activity and one column per field."""
+    """The record as CSV: a header row, then one row per activity and one column per field.
+
+    The processor's record (Art. 30(2)) has other fields: it is in the Markdown and HTML forms.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)

@@ -42,7 +42,31 @@ def validate_policy(policy: Policy, stores: Stores) -> list[Finding]:
     _check_subject_graphs(policy, check)
     check_erasure(policy, check)
     _check_extensions(policy, check)
+    _check_controller_columns(policy, check)
     return check.findings
+
+
+def _check_controller_columns(policy: Policy, check: SchemaCheck) -> None:
+    """Processor mode: every declared controller column and the contracts table's columns exist."""
+    tables: dict[TableRef, str] = {}
+    for ref in policy.data_map:
+        tables.setdefault(ref, f"data_map.{ref}.controller_column")
+    for rule in policy.retention:
+        tables.setdefault(rule.table, f"retention.{rule.name}.table")
+    for ref, where in tables.items():
+        column = policy.controller_column(ref)
+        if column is None or ref.store in check.unreachable:
+            continue
+        table = check.table(ref, where)
+        if table is not None:
+            check.columns(table, [column], where)
+    contracts = policy.processor.contracts
+    if contracts is not None and contracts.table.store not in check.unreachable:
+        where = "processor.contracts"
+        table = check.table(contracts.table, where)
+        if table is not None:
+            names = [contracts.controller, contracts.period, contracts.ends]
+            check.columns(table, [n for n in names if n is not None], where)
 
 
 def _check_subjects(policy: Policy, check: SchemaCheck) -> None:

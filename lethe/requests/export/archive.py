@@ -246,12 +246,35 @@ def _deliver(
     collected = collect_rows(stores, plan, key)
     subject = plan.subject
     receipts = consent_receipts(policy, stores, subject, key)
-    head = dict(format=FORMAT, subject=subject, exported_at=moment.isoformat(), policy_hash=policy.hash)
     extra = dict(
         run_id=run_id, unreachable_tables=plan.unreachable, other_subjects_tables=plan.other_subjects
     )
-    name = f"export-{subject}-{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}.zip"
     facts = facts_for(policy, subject).as_dict()
+    return write_export(
+        policy, plan, collected, out_dir, f"export-{subject}", run_id, passphrase, moment, facts, extra,
+        receipts=receipts,
+    )  # fmt: skip
+
+
+def write_export(
+    policy: Policy,
+    plan: ExportPlan,
+    collected: list[Rows],
+    out_dir: Path,
+    prefix: str,
+    run_id: str,
+    passphrase: str | None,
+    moment: datetime,
+    facts: dict[str, Any],
+    extra: dict[str, Any],
+    receipts: list[dict[str, Any]] | None = None,
+) -> ExportResult:
+    """Write rows already read (``collect_rows``) as an export zip (encrypted with a passphrase) in ``out_dir``.
+
+    The file is ``<prefix>-<UTC time>-<random>.zip``: ``prefix`` must not hold personal data.
+    """
+    head = dict(format=FORMAT, subject=plan.subject, exported_at=moment.isoformat(), policy_hash=policy.hash)
+    name = f"{prefix}-{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}.zip"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         if passphrase is None:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from lethe.errors import StoreError
-from lethe.policy.model import Policy
+from lethe.policy.model import Policy, TableRef
 from lethe.requests.export.schema import json_schema, object_schema, value_schema
 from lethe.requests.subjects import SubjectQueries, SubjectTable, build_graph, unreachable
 from lethe.stores.engines import Stores
@@ -102,6 +102,35 @@ def _table_plan(policy: Policy, stores: Stores, queries: SubjectQueries, entry: 
         references=[_reference(entry.store, fk) for fk in info.foreign_keys],
         converters=[_converter(c, zone) for c in columns],
         statement=queries.rows_of(entry, sa.bindparam("key")),
+    )
+
+
+def filtered_table_plan(policy: Policy, stores: Stores, ref: TableRef, column: str) -> TablePlan:
+    """How to read every row of ``ref`` whose ``column`` equals the bound ``key`` (e.g. one controller's)."""
+    table, info = stores.sa_table(ref.store, ref.table), stores.table(ref)
+    columns = list(table.columns)
+    zone = ZoneInfo(policy.stores[ref.store].timezone)
+    order = list(table.primary_key.columns) or columns
+    return TablePlan(
+        store=ref.store,
+        name=str(ref),
+        columns=[c.name for c in columns],
+        row_schema=object_schema({c.name: value_schema(c) for c in columns}),
+        primary_key=list(info.primary_key),
+        references=[_reference(ref.store, fk) for fk in info.foreign_keys],
+        converters=[_converter(c, zone) for c in columns],
+        statement=sa.select(*columns).where(table.c[column] == sa.bindparam("key")).order_by(*order),
+    )
+
+
+def tables_plan(name: str, tables: list[TablePlan]) -> ExportPlan:
+    """An export plan of the given tables (not one subject's graph), its JSON Schema titled ``name``."""
+    return ExportPlan(
+        subject=name,
+        tables=tables,
+        other_subjects=[],
+        unreachable=[],
+        schema=json.dumps(json_schema(name, tables), ensure_ascii=False, indent=1) + "\n",
     )
 
 
