@@ -44,7 +44,9 @@ from flows.retention import retention_flow
 
 policy = {"policy": "config/demo.yaml"}
 serve(
-    export_flow.to_deployment(name="subject-export", parameters={**policy, "out_dir": %(exports)r}),
+    export_flow.to_deployment(
+        name="subject-export", parameters={**policy, "out_dir": %(exports)r, "encrypt": False}
+    ),
     erasure_flow.to_deployment(name="subject-erasure", parameters=policy),
     rectification_flow.to_deployment(name="subject-rectification", parameters=policy),
     restriction_flow.to_deployment(name="subject-restriction", parameters=policy),
