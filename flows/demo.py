@@ -113,7 +113,7 @@ def main() -> None:
     )
 
     step(f"5. access request (Art. 15/20): export customer {EXPORTED}")
-    exported = export_flow(subject_id=EXPORTED, policy=policy, out_dir=str(EXPORTS))
+    exported = export_flow(subject_id=EXPORTED, policy=policy, out_dir=str(EXPORTS), encrypt=False)
     click.echo(
         f"  {exported['outcome']}: {EXPORTS / exported['file']}" if "file" in exported else f"  {exported}"
     )

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from lethe.requests.erasure.queue import check_queue
 from tasks.forms import Instant, RequestRef, SubjectId, parse_instant
+from tasks.recipients import notify_recipients_task
 from tasks.requests import (
     begin_request,
     erase_queue_task,
@@ -86,6 +87,8 @@ def erasure_flow(
         # Also after a plan refused on a legal hold: the real attempt records the refusal, closing the request.
         outcome = erase_task(policy, subject_type, subject_id, False, at, reference)
     outcome.setdefault("request", reference)
+    if told := notify_recipients_task(policy, "erasure", subject_type, outcome):
+        outcome["recipients"] = told  # Art. 19: who was told, and how (the ledger has the counts)
     publish_outcome_task("erasure", outcome)
     forget_closed_task(reference)
     return outcome_state("erasure", outcome)

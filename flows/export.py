@@ -7,6 +7,7 @@ from prefect import flow
 
 from tasks.forms import Instant, RequestRef, SubjectId, parse_instant
 from tasks.requests import (
+    UNENCRYPTED_WARNING,
     begin_request,
     export_task,
     forget_closed_task,
@@ -21,8 +22,9 @@ def export_flow(
     subject_id: SubjectId = "",
     subject_type: str = "customer",
     policy: str = "config/demo.yaml",
-    out_dir: str = "var/exports",
-    passphrase_secret: str = "",
+    out_dir: str = "",
+    encrypt: bool = True,
+    passphrase_secret: str = "lethe-export-passphrase",
     received: Instant = "",
     request_type: Literal["access", "portability"] = "access",
     request_id: RequestRef = "",
@@ -37,8 +39,11 @@ def export_flow(
             when request_id names the request to continue.
         subject_type: Kind of data subject, as named under `subjects:` in the policy.
         policy: Path of the policy file, relative to the worker's working directory.
-        out_dir: Folder on the worker where the zip is written.
-        passphrase_secret: Name of a Prefect Secret block holding a passphrase; when set the zip is encrypted.
+        out_dir: Where the export is delivered: a folder on the worker or an fsspec URL (s3://bucket/prefix);
+            empty means LETHE_EXPORT_DESTINATION.
+        encrypt: Encrypt the export (the default) with the passphrase of the Secret block below; when off,
+            the outcome and the run's state carry a warning: the file holds personal data in clear.
+        passphrase_secret: Name of the Prefect Secret block holding the export passphrase.
         received: When the request was received (starts the one-month deadline); empty means now.
         request_type: The request it answers: access (Art. 15) or portability (Art. 20).
         request_id: The open request this run continues (its reference, as `lethe requests` lists it); empty
@@ -50,11 +55,13 @@ def export_flow(
         publish_outcome_task("export", registered)
         return outcome_state("export", registered)
     reference = registered["request"]
-    outcome = export_task(
-        policy, subject_type, subject_id, out_dir, passphrase_secret.strip() or None, at, request_type,
-        reference,
-    )  # fmt: skip
+    if encrypt and not passphrase_secret.strip():
+        raise ValueError("encrypt is on: name the Secret block holding the passphrase (passphrase_secret)")
+    secret = passphrase_secret.strip() if encrypt else None
+    outcome = export_task(policy, subject_type, subject_id, out_dir, secret, at, request_type, reference)
     outcome.setdefault("request", reference)
+    if outcome.get("outcome") == "completed" and not outcome.get("encrypted"):
+        outcome["warning"] = UNENCRYPTED_WARNING
     publish_outcome_task("export", outcome)
     forget_closed_task(reference)
     return outcome_state("export", outcome)

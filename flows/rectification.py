@@ -7,6 +7,7 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from tasks.forms import Instant, RequestRef, SubjectId, parse_instant
+from tasks.recipients import notify_recipients_task
 from tasks.requests import (
     begin_request,
     forget_closed_task,
@@ -68,6 +69,8 @@ def rectification_flow(
     reference = registered["request"]
     outcome = rectify_task(policy, subject_type, subject_id, values, at, reference)
     outcome.setdefault("request", reference)
+    if told := notify_recipients_task(policy, "rectification", subject_type, outcome):
+        outcome["recipients"] = told  # Art. 19: who was told, and how (the ledger has the counts)
     publish_outcome_task("rectification", outcome)
     forget_closed_task(reference)
     return outcome_state("rectification", outcome)

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from prefect import flow
 
 from tasks.forms import Instant, RequestRef, SubjectId, parse_instant
+from tasks.recipients import notify_recipients_task
 from tasks.requests import (
     begin_request,
     forget_closed_task,
@@ -79,6 +80,8 @@ def restriction_flow(
         policy, subject_type, subject_id, ground, list(activities), objection, False, at, reference
     )
     outcome.setdefault("request", reference)
+    if told := notify_recipients_task(policy, "restriction", subject_type, outcome):
+        outcome["recipients"] = told  # Art. 19: who was told, and how (the ledger has the counts)
     publish_outcome_task("restriction", outcome)
     forget_closed_task(reference)
     return outcome_state("restriction", outcome)

@@ -12,6 +12,10 @@
 | ``LETHE_CHECKPOINT_KEY`` | Ed25519 private key that signs ledger checkpoints (base64/hex seed or PEM) | only to sign |
 | ``LETHE_CHECKPOINT_PUBLIC_KEY`` | the trusted Ed25519 public key of checkpoints (base64/hex or PEM) | to check them |
 | ``LETHE_CONTRACT_PASSPHRASE`` | passphrase of the export returned at the end of a processor's contract | only then |
+| ``LETHE_EXPORT_DESTINATION`` | where exports are delivered: a folder or an fsspec URL (``s3://bucket/prefix``) | ``$LETHE_HOME/exports`` |
+| ``LETHE_EXPORT_ENDPOINT_URL`` | endpoint of an S3-compatible store (credentials: the usual ``AWS_*`` variables) | AWS |
+| ``LETHE_EXPORT_STORAGE_OPTIONS`` | further fsspec options of the destination, as a JSON object | none |
+| ``LETHE_EXPORT_RETENTION_DAYS`` | days an export is kept before the clean-up flow deletes it | ``30`` |
 
 The ledger registers the id of the master key of each version on first use and refuses another key for
 that version (``lethe.ledger.keys``): a rotation is declared by raising ``LETHE_KEY_VERSION``.
@@ -24,9 +28,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lethe.errors import SettingsError
 
@@ -66,6 +72,10 @@ class Settings:
     checkpoint_public_key: str | None = None
     # Processor mode: encrypts the data returned to a controller at the end of its contract (never logged).
     contract_passphrase: str | None = field(default=None, repr=False)
+    # Where exports are delivered (a folder or an fsspec URL), its fsspec options, and how long they are kept.
+    export_destination: str = ""
+    export_storage_options: dict[str, Any] = field(default_factory=dict)
+    export_retention_days: int = 30
 
     def require_ledger_key(self) -> bytes:
         """The ledger key, or a clear error saying how to set it."""
@@ -102,6 +112,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     siv_key = key("LETHE_SIV_KEY", 64)
     if siv_key is not None and len(siv_key) != 64:
         raise SettingsError("LETHE_SIV_KEY must be exactly 64 bytes (AES-256-SIV)")
+    retention_text = env.get("LETHE_EXPORT_RETENTION_DAYS", "30")
+    if not retention_text.isdigit() or int(retention_text) < 1:
+        raise SettingsError("LETHE_EXPORT_RETENTION_DAYS must be a positive number of days")
     return Settings(
         home=home,
         ledger_url=ledger_url,
@@ -112,4 +125,21 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         checkpoint_key=env.get("LETHE_CHECKPOINT_KEY") or None,
         checkpoint_public_key=env.get("LETHE_CHECKPOINT_PUBLIC_KEY") or None,
         contract_passphrase=env.get("LETHE_CONTRACT_PASSPHRASE") or None,
+        export_destination=env.get("LETHE_EXPORT_DESTINATION") or str(home / "exports"),
+        export_storage_options=_storage_options(env),
+        export_retention_days=int(retention_text),
     )
+
+
+def _storage_options(env: dict[str, str]) -> dict[str, Any]:
+    """The fsspec options of the export destination: the JSON object given, plus the endpoint URL."""
+    text = env.get("LETHE_EXPORT_STORAGE_OPTIONS", "").strip()
+    try:
+        options = json.loads(text) if text else {}
+    except ValueError:
+        raise SettingsError("LETHE_EXPORT_STORAGE_OPTIONS is not valid JSON") from None
+    if not isinstance(options, dict):
+        raise SettingsError("LETHE_EXPORT_STORAGE_OPTIONS must be a JSON object")
+    if endpoint := env.get("LETHE_EXPORT_ENDPOINT_URL", "").strip():
+        options["endpoint_url"] = endpoint
+    return options

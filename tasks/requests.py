@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect import get_run_logger, task
@@ -168,7 +167,12 @@ def export_task(
     request_type: str = "access",
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    """Write the subject's export zip into ``out_dir``; return its file name and row counts."""
+    """Deliver the subject's export to ``out_dir`` (empty: LETHE_EXPORT_DESTINATION, a folder or a URL);
+    return its location, size, SHA-256, due date, expiry and row counts."""
+    from datetime import timedelta
+
+    from lethe.requests.export.destination import Destination
+
     # The passphrase is read here, from its Secret block, so it never travels as a flow or task argument.
     passphrase = None
     if passphrase_secret:
@@ -178,20 +182,28 @@ def export_task(
         secret: Any = Secret.load(passphrase_secret)
         passphrase = str(secret.get())
     with request_context(policy_path) as ctx:
+        settings = ctx.settings
+        target = out_dir.strip() or settings.export_destination
+        destination = Destination(target, settings.export_storage_options)
 
         def run() -> dict[str, Any]:
             result = export_subject(
-                ctx.policy, ctx.stores, subject, _subject(ctx, identifier, request_id), Path(out_dir),
-                settings=ctx.settings, ledger=ctx.ledger, run_id=_run_id(), passphrase=passphrase,
+                ctx.policy, ctx.stores, subject, _subject(ctx, identifier, request_id), destination,
+                settings=settings, ledger=ctx.ledger, run_id=_run_id(), passphrase=passphrase,
                 request_type=request_type, request_id=request_id, received_at=received,
             )  # fmt: skip
+            expires = datetime.now(UTC) + timedelta(days=settings.export_retention_days)
             return {
                 "outcome": "completed",
                 "request": result.request_id,
                 "file": result.file_name,
-                "rows": dict(result.counts),
-                "encrypted": result.encrypted,
+                "location": result.location,
+                "bytes": result.size,
                 "sha256": result.sha256,
+                "encrypted": result.encrypted,
+                "due": result.due,
+                "expires": expires.date().isoformat(),
+                "rows": dict(result.counts),
             }
 
         return _answered("export", run)
@@ -357,8 +369,10 @@ def publish_outcome_task(kind: str, outcome: Mapping[str, Any]) -> None:
     Keyed per request (``<kind>-<reference>``), so that one request's card never hides another's.
     """
     lines = [f"## {kind}: {outcome.get('outcome')}", ""]
+    if outcome.get("warning"):
+        lines += [f"> **Warning: {outcome['warning']}**", ""]
     for key, value in outcome.items():
-        if key in {"outcome", "plan"}:
+        if key in {"outcome", "plan", "warning"}:
             continue
         if isinstance(value, Mapping):
             lines += [f"- **{key}**:"] + [f"  - {k}: {v}" for k, v in value.items()]
@@ -395,6 +409,11 @@ STATES: dict[str, tuple[str, str]] = {
 }
 
 
+UNENCRYPTED_WARNING = (
+    "NOT ENCRYPTED: this export holds personal data in clear; deliver it over a secure channel"
+)
+
+
 def outcome_state(kind: str, outcome: Mapping[str, Any]) -> Any:
     """The final state of a request flow for ``outcome`` (see ``STATES``), its data the outcome itself.
 
@@ -405,6 +424,8 @@ def outcome_state(kind: str, outcome: Mapping[str, Any]) -> Any:
     name = str(outcome.get("outcome"))
     type_, label = STATES.get(f"{kind}:{name}") or STATES.get(name) or ("COMPLETED", name.capitalize())
     message = f"{kind} request {outcome.get('request') or '(none)'}: {name}"
+    if outcome.get("warning"):
+        message += f" ({outcome['warning']})"
     make = Cancelled if type_ == "CANCELLED" else Completed
     if type_ == "CANCELLED":
         from prefect.runtime import flow_run

@@ -37,7 +37,11 @@ DOTTED = re.compile(r"(?<![\w.])(lethe(?:\.[A-Za-z_]\w*)+)(?!\w|\.?[<*…])")
 # files the documents show as the reader's own (``lethe validate config/my-policy.yaml``)
 READERS_FILES = frozenset({"config/broken.yaml", "config/my-policy.yaml"})
 # dotted names that are not Python: the Prefect event the DPIA flow emits, in the module that emits it
-EVENTS = {"lethe.dpia.check.failed": ROOT / "tasks" / "dpia.py"}
+EVENTS = {
+    "lethe.dpia.check.failed": ROOT / "tasks" / "dpia.py",
+    "lethe.request.overdue": ROOT / "tasks" / "register.py",
+    "lethe.request.due": ROOT / "tasks" / "register.py",  # lethe.request.due-soon (the regex stops at "-")
+}
 
 
 def references(pattern: re.Pattern[str]) -> list[tuple[str, re.Match[str]]]:
@@ -95,7 +99,8 @@ def name_problem(dotted: str) -> str | None:
     """Why a documented dotted name designates nothing, or None when it does."""
     if dotted in EVENTS:
         source = EVENTS[dotted]
-        found = f'"{dotted}"' in source.read_text(encoding="utf-8")
+        text = source.read_text(encoding="utf-8")
+        found = f'"{dotted}"' in text or f'"{dotted}-' in text  # "lethe.request.due-soon"
         return None if found else f"{source.relative_to(ROOT)} no longer emits {dotted}"
     try:
         resolve(dotted)

@@ -418,7 +418,9 @@ def _rows(title: str, records: list[RequestRecord], now: datetime) -> None:
         )
 
 
-@click.command("requests", short_help="List open data-subject requests and their deadlines")
+@click.group(
+    "requests", invoke_without_command=True, short_help="List open data-subject requests and their deadlines"
+)
 @click.option(
     "--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), help="Only its subjects."
 )
@@ -428,8 +430,16 @@ def _rows(title: str, records: list[RequestRecord], now: datetime) -> None:
 @click.option("--now", "now_text", help="Judge due dates at this instant (ISO 8601); default now.")
 @_json
 @handle_errors
-def requests(policy_path: Path | None, due_soon_days: int, now_text: str | None, as_json: bool) -> None:
-    """List open data-subject requests: overdue, due soon, open (Art. 12(3): one month)."""
+@click.pass_context
+def requests(
+    ctx: click.Context, policy_path: Path | None, due_soon_days: int, now_text: str | None, as_json: bool
+) -> None:
+    """List open data-subject requests: overdue, due soon, open (Art. 12(3): one month).
+
+    `lethe requests extend ID --reason ...` extends one by two months (Art. 12(3)).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     subjects = list(load_policy(policy_path).subjects) if policy_path else None
     now = parse_instant(now_text, "--now") or datetime.now(UTC)
     engine = state_engine(load_settings())
@@ -443,3 +453,32 @@ def requests(policy_path: Path | None, due_soon_days: int, now_text: str | None,
     _rows("overdue", overview.overdue, now)
     _rows(f"due within {due_soon_days} days", overview.due_soon, now)
     _rows("open", overview.open, now)
+
+
+@requests.command("extend", short_help="Extend a request's deadline by two months (Art. 12(3))")
+@click.argument("request_id", metavar="ID")
+@click.option("--reason", required=True, help="Why (complexity, number of requests); told to the subject.")
+@_json
+@handle_errors
+def extend(request_id: str, reason: str, as_json: bool) -> None:
+    """Extend the open request ID by two further months (Art. 12(3)) and record it in the ledger.
+
+    The subject must be told of the extension and its reasons by the original due date, which is printed.
+    """
+    from lethe.requests.extension import extend_request
+
+    settings = load_settings()
+    engine = state_engine(settings)
+    try:
+        extended = extend_request(
+            engine, request_id, reason, ledger=Ledger.from_settings(settings), run_id=f"cli-{uuid.uuid4()}"
+        )
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(extended)
+        return
+    click.echo(
+        f"request {extended.request_id}: due {extended.due:%Y-%m-%d} (was {extended.previous_due:%Y-%m-%d}); "
+        f"tell the subject of the extension and its reasons by {extended.tell_by:%Y-%m-%d}; recorded in the ledger"
+    )

@@ -32,6 +32,7 @@ from lethe.policy.base import Identifier, Model, Name, TableRef, TableRefField
 from lethe.policy.breach import BreachPolicy
 from lethe.policy.consent import ConsentRecords, consent_reference_problems
 from lethe.policy.processor import ClientController, ContractsTable, ProcessorRecord
+from lethe.policy.recipients import Recipient
 from lethe.policy.requests import ErasureAction, ErasurePolicy, RectificationPolicy
 from lethe.policy.retention import ColumnAction, Condition, LatestOf, RetentionRule
 
@@ -57,6 +58,7 @@ __all__ = [
     "Policy",
     "ProcessingSource",
     "ProcessorRecord",
+    "Recipient",
     "RectificationPolicy",
     "RetentionRule",
     "StoreConfig",
@@ -162,6 +164,7 @@ class Policy(Model):
     checks: Checks = Field(default_factory=Checks)
     consent: ConsentRecords | None = None
     breach: BreachPolicy = Field(default_factory=BreachPolicy)
+    recipients: dict[Name, Recipient] = Field(default_factory=dict)  # Art. 19
     _source: str = PrivateAttr(default="<memory>")
     _hash: str = PrivateAttr(default="")
 
@@ -266,6 +269,17 @@ class Policy(Model):
                         f"repeats checks.expectations.{first} (same table, expectation and arguments)",
                     )
                 )
+        for name, recipient in self.recipients.items():
+            for j, table in enumerate(recipient.tables):
+                if table.store not in stores:
+                    problems.append((("recipients", name, "tables", j), f"unknown store {table.store!r}"))
+            for j, category in enumerate(recipient.categories):
+                if not category_ok(category):
+                    problems.append(
+                        (("recipients", name, "categories", j), f"unknown data category {category!r}")
+                    )
+            if recipient.outbox is not None and recipient.outbox.store not in stores:
+                problems.append((("recipients", name, "outbox"), f"unknown store {recipient.outbox.store!r}"))
         if self.consent is not None:
             names = {activity.name for activity in self.activities}
             problems += consent_reference_problems(self.consent, stores, set(self.subjects), names)

@@ -72,8 +72,12 @@ def test_request_flows_answer_and_leak_nothing(
     from flows.restriction import restriction_flow
 
     caplog.set_level(logging.DEBUG)
-    exported = export_flow(subject_id=shop["email"], policy=POLICY, out_dir=shop["dir"], return_state=True)
+    exported = export_flow(
+        subject_id=shop["email"], policy=POLICY, out_dir=shop["dir"], encrypt=False, return_state=True
+    )
     assert exported.name == "Exported"
+    assert "NOT ENCRYPTED" in (exported.message or "") and "NOT ENCRYPTED" in exported.result()["warning"]
+    assert exported.result()["location"].endswith(exported.result()["file"])
     assert exported.result()["rows"]["shop.customers"] == 1
     assert shop["email"] not in exported.result()["file"]
 
@@ -102,7 +106,11 @@ def test_request_flows_answer_and_leak_nothing(
     assert _customer(shop["url"], 5).email.startswith("~h1:")
 
     missing = export_flow(
-        subject_id="nobody-here@example.invalid", policy=POLICY, out_dir=shop["dir"], return_state=True
+        subject_id="nobody-here@example.invalid",
+        policy=POLICY,
+        out_dir=shop["dir"],
+        encrypt=False,
+        return_state=True,
     )
     assert missing.name == "Not found"
 

@@ -6,7 +6,9 @@ headless Chromium page for the whole module: the browser work happens once, in t
 
 The officer: exports customer 2 by email; erases customer 3 (a dry run by email, then by the request's
 reference alone: the approval dialog shows the plan, the first answer rejects it, the second approves);
-rectifies customer 4's name by email. Runs started outside the form (an export of nobody, an erasure on a
+rectifies customer 4's name by email; exports customer 5 to an S3-compatible bucket (moto's server) by naming
+it in the form. Exports from the UI are encrypted by default (the passphrase from a Secret block). The daily
+register flow publishes its artifact, read on its page. Runs started outside the form (an export of nobody, an erasure on a
 legal hold, a restriction, a retention run over the approval threshold) show their states in the UI too.
 Afterwards Prefect's database, flow-run parameters included, and the served process's output are searched
 for every identifier typed and the subjects' values (D-2).
@@ -14,17 +16,21 @@ for every identifier typed and the subjects' values (D-2).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from support.exports import PASSPHRASE
 from support.prefect_state import dump_database
+from support.s3 import s3_bucket
 from support.ui import (
     PrefectUi,
     browser_page,
@@ -39,6 +45,9 @@ from support.ui import (
 from support.ui import field as form_field
 
 from lethe.demo.seed import DemoSpec, seed
+from lethe.requests.export.crypto import MAGIC, decrypt_file
+from lethe.requests.register import open_request, state_engine
+from lethe.settings import load_settings
 from lethe.stores.engines import create_store_engine
 
 NEW_NAME = "Rectified Name-Qx"
@@ -58,6 +67,9 @@ class Operated:
     choices: dict[str, str] = field(default_factory=dict)  # what the decision select showed once chosen
     erasure_reference: str = ""
     log: Path = Path()
+    bucket: tuple[str, Any] = ("", None)  # (s3://bucket/prefix, its filesystem)
+    delivered: dict[str, Any] = field(default_factory=dict)  # the S3 export: its artifact's text, the object
+    register: dict[str, str] = field(default_factory=dict)  # the register artifact's page text, the reference
 
 
 def _seed(home: Path) -> tuple[str, dict[int, tuple[str, str]]]:
@@ -139,6 +151,8 @@ def _operate(page: Any, run: Operated) -> None:
     expect_state(page, "Rectified")
     run.states["rectification"] = "Rectified"
 
+    _deliver_and_register(page, run)
+
     started = {
         "not found": start_run(ui, "subject-export/subject-export", {"subject_id": NOBODY}),
         "legal hold": start_run(
@@ -158,6 +172,39 @@ def _operate(page: Any, run: Operated) -> None:
         run.states[what] = str(badge.inner_text()).strip()
 
 
+def _open_artifact(page: Any, ui: PrefectUi, key: str) -> None:
+    """Artifacts -> ``key`` (a timeline of its versions) -> the latest version's page, which shows it."""
+    page.goto(f"{ui.url}/artifacts/key/{key}")
+    page.get_by_role("link", name=re.compile(r"^[0-9a-f]{8}$")).first.click(timeout=30_000)
+
+
+def _deliver_and_register(page: Any, run: Operated) -> None:
+    """An export to the bucket from the form; then the register flow's artifact, with an overdue request."""
+    ui, target = run.ui, run.bucket[0]
+    open_custom_run(page, ui, "subject-export")
+    form_field(page, "subject_id").fill(run.people[5][0])
+    form_field(page, "out_dir").fill(target)
+    submit_and_open_run(page, ui, "subject-export/subject-export")
+    expect_state(page, "Exported")
+    heading = page.locator(".page-heading-flow-run")
+    heading.get_by_text(re.compile(f"export-{UUID}")).wait_for(timeout=30_000)
+    reference = re.findall(UUID, str(heading.inner_text()))[0]
+    _open_artifact(page, ui, f"export-{reference}")
+    page.get_by_text(target).first.wait_for(timeout=30_000)
+    run.delivered = {"card": str(page.locator("body").inner_text()), "objects": run.bucket[1].ls(target)}
+
+    settings = load_settings({k: v for k, v in ui.env.items() if k.startswith("LETHE_")})
+    overdue = open_request(
+        state_engine(settings), "access", "customer", "fp1:" + "7" * 32,
+        received_at=datetime.now(UTC) - timedelta(days=40),
+    )  # fmt: skip
+    page.goto(f"{ui.url}/runs/flow-run/{start_run(ui, 'request-register/request-register', {})}")
+    expect_state(page, "Completed")
+    _open_artifact(page, ui, "request-register")
+    page.get_by_text(overdue.id).first.wait_for(timeout=30_000)
+    run.register = {"page": str(page.locator("body").inner_text()), "reference": overdue.id}
+
+
 @pytest.fixture(scope="module")
 def operated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operated]:
     require_browser()
@@ -168,9 +215,20 @@ def operated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operated]:
         "LETHE_MASTER_KEY": "ab" * 32,
         "LETHE_LEDGER_KEY": "cd" * 32,
         "LETHE_LEDGER_URL": f"sqlite:///{home}/ledger.db",
+        "LETHE_TEST_EXPORT_PASSPHRASE": PASSPHRASE,
     }
-    with prefect_ui(home, lethe_env, home / "exports", "2026-11-01T00:00:00+00:00") as ui:
-        run = Operated(ui, home / "exports", people, log=home / "server.log")
+    with (
+        s3_bucket() as (endpoint, bucket, fs),
+        prefect_ui(
+            home,
+            {**lethe_env, "LETHE_EXPORT_ENDPOINT_URL": endpoint},
+            home / "exports",
+            "2026-11-01T00:00:00+00:00",
+        ) as ui,
+    ):
+        run = Operated(
+            ui, home / "exports", people, log=home / "server.log", bucket=(f"s3://{bucket}/ui", fs)
+        )
         with browser_page() as page:
             try:
                 _operate(page, run)
@@ -215,10 +273,28 @@ def test_each_outcome_ends_in_its_named_state(operated: Operated) -> None:
         "restriction": "Restricted",
         "retention": "Enforced",
     }
-    zips = list(operated.exports.glob("*.zip"))
-    assert len(zips) == 1 and operated.people[2][0] not in zips[0].name
-    with zipfile.ZipFile(zips[0]) as archive:
+    # Encrypted by default from the UI: the folder holds only the sealed file.
+    (sealed,) = list(operated.exports.iterdir())
+    assert sealed.name.endswith(".zip.enc") and operated.people[2][0] not in sealed.name
+    assert sealed.read_bytes().startswith(MAGIC)
+    plain = decrypt_file(sealed, PASSPHRASE, operated.exports.parent / "opened")
+    with zipfile.ZipFile(plain) as archive:
         assert operated.people[2][0] in archive.read("data.json").decode()
+
+
+@pytest.mark.slow
+@pytest.mark.prefect
+def test_an_export_delivered_to_s3_and_the_register_show_in_the_ui(operated: Operated) -> None:
+    (key,) = operated.delivered["objects"]
+    card = operated.delivered["card"]
+    assert key.endswith(".zip.enc") and f"s3://{key}" in card  # the location, as the artifact shows it
+    blob = operated.bucket[1].cat(key)
+    assert blob.startswith(MAGIC) and hashlib.sha256(blob).hexdigest() in card
+    for label in ("bytes", "sha256", "due", "expires"):
+        assert label in card
+    assert "NOT ENCRYPTED" not in card
+    page = operated.register["page"]
+    assert operated.register["reference"] in page and "overdue" in page
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,13 +36,19 @@ BROWSER_FLAGS = [
 ]  # fmt: skip
 # One process serves every deployment the UI tests start (as `make serve` does).
 SERVE = """
+import os
+
 from prefect import serve
+from prefect.blocks.system import Secret
 from flows.erasure import erasure_flow
 from flows.export import export_flow
 from flows.rectification import rectification_flow
+from flows.request_register import request_register_flow
 from flows.restriction import restriction_flow
 from flows.retention import retention_flow
 
+# The export passphrase's Secret block, as an operator creates it once (exports are encrypted by default).
+Secret(value=os.environ["LETHE_TEST_EXPORT_PASSPHRASE"]).save("lethe-export-passphrase", overwrite=True)
 policy = {"policy": "config/demo.yaml"}
 serve(
     export_flow.to_deployment(name="subject-export", parameters={**policy, "out_dir": %(exports)r}),
@@ -49,6 +56,7 @@ serve(
     rectification_flow.to_deployment(name="subject-rectification", parameters=policy),
     restriction_flow.to_deployment(name="subject-restriction", parameters=policy),
     retention_flow.to_deployment(name="retention", parameters={**policy, "as_of": %(as_of)r}),
+    request_register_flow.to_deployment(name="request-register"),
 )
 """
 
@@ -192,9 +200,14 @@ def submit_and_open_run(page: Any, ui: PrefectUi, deployment: str) -> str:
     before = set(_runs_of(ui, deployment))
     page.get_by_role("button", name="Submit").click()
     deadline = time.monotonic() + 60
+    resubmit = time.monotonic() + 15
     while not (new := set(_runs_of(ui, deployment)) - before):
         if time.monotonic() > deadline:
             raise TimeoutError(f"no run of {deployment} was created")
+        if time.monotonic() > resubmit and page.get_by_text("Oops. Something went wrong").count():
+            # Prefect's SQLite server may answer "database is locked" on a busy machine: submit again.
+            page.get_by_role("button", name="Submit").click()
+            resubmit = time.monotonic() + 15
         time.sleep(0.5)
     run_id = new.pop()
     page.goto(f"{ui.url}/runs/flow-run/{run_id}")
@@ -217,8 +230,16 @@ def _call(ui: PrefectUi, path: str, body: dict[str, Any] | None = None) -> Any:
         headers={"Content-Type": "application/json"},
         method="POST" if body is not None else "GET",
     )
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.loads(answer.read())
+    for attempt in range(4):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            # 503: Prefect's SQLite server is busy (database locked) on a loaded machine; it asks to retry.
+            if exc.code != 503 or attempt == 3:
+                raise
+            time.sleep(2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _deployment_id(ui: PrefectUi, deployment: str) -> str:

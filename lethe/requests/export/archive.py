@@ -39,7 +39,8 @@ from lethe.errors import SubjectError
 from lethe.ledger.chain import Ledger
 from lethe.ledger.entry import LedgerEntry, Scalar
 from lethe.policy.model import Policy
-from lethe.requests.export.crypto import SUFFIX, SealedStream, check_passphrase, encrypted_output
+from lethe.requests.export.crypto import SUFFIX, SealedStream, check_passphrase, encrypted_output, sealing
+from lethe.requests.export.destination import CountingWriter, Destination
 from lethe.requests.export.facts import facts_for
 from lethe.requests.export.html import render_index
 from lethe.requests.export.part import part_file, remove_stale_parts
@@ -73,6 +74,9 @@ class ExportResult:
     unreachable: list[str] = field(default_factory=list)  # declared for the subject, not reached
     zip_sha256: str = ""  # of the zip before encryption (the same as sha256 when not encrypted)
     request_id: str | None = None  # the register's request it answered (None: not recorded as a request)
+    location: str = ""  # where it was delivered: a local path or a URL (s3://bucket/prefix/name)
+    size: int = 0  # bytes delivered
+    due: str | None = None  # the request's due date (ISO), when it answered one
 
 
 @contextmanager
@@ -106,7 +110,7 @@ def _csv_cell(value: Any) -> Any:
 
 
 def _write_zip(
-    handle: IO[bytes] | SealedStream,
+    handle: IO[bytes] | SealedStream | CountingWriter,
     head: dict[str, str],
     extra: dict[str, Any],
     facts: dict[str, Any],
@@ -168,7 +172,7 @@ def export_subject(
     stores: Stores,
     subject: str,
     identifier: str,
-    out_dir: Path,
+    out_dir: Path | Destination,
     *,
     settings: Settings,
     ledger: Ledger | None,
@@ -186,22 +190,26 @@ def export_subject(
     in the ledger and the request register (``lethe.requests.tracking``): it continues ``request_id``, or the
     subject's open export request, or registers one received at ``received_at`` (default now). Raises
     SubjectError (after recording "not-found" or "ambiguous") when no subject or more than one matches.
-    ``plan`` (``plan_export``) may be shared by the exports of one run.
+    ``plan`` (``plan_export``) may be shared by the exports of one run. ``out_dir`` is a folder or a
+    ``Destination`` (``lethe.requests.export.destination``: a folder or an fsspec URL).
     """
     started = datetime.now(UTC)
     if request_type not in EXPORT_TYPES:
         raise RequestError(f"an export answers a request of type {' or '.join(EXPORT_TYPES)}")
     if passphrase is not None:
         check_passphrase(passphrase)  # before any work, so a short passphrase costs nothing
-    if out_dir.is_dir():
-        remove_stale_parts(out_dir)  # left by killed exports: plain ones hold personal data in clear
+    destination = out_dir if isinstance(out_dir, Destination) else Destination(str(out_dir))
+    if not destination.remote and destination.folder.is_dir():
+        remove_stale_parts(
+            destination.folder
+        )  # left by killed exports: plain ones hold personal data in clear
     plan = plan or plan_export(policy, stores, subject)
     if plan.subject != subject:
         raise SubjectError(f"the export plan is for {plan.subject}, not {subject}")
     if ledger is None:
         key = resolve_subject(policy, stores, subject, identifier, settings)
         return _deliver(
-            policy, stores, plan, key, out_dir, run_id, passphrase, (now or started).astimezone(UTC)
+            policy, stores, plan, key, destination, run_id, passphrase, (now or started).astimezone(UTC)
         )
     ref = resolve_for_request(
         policy, stores, settings, subject, identifier, request_type=request_type, ledger=ledger,
@@ -211,20 +219,21 @@ def export_subject(
         settings, request_type, subject, ref.key_fingerprint, received_at=received_at, request_id=request_id
     ) as request:
         moment = (now or started).astimezone(UTC)
-        result = _deliver(policy, stores, plan, ref.key, out_dir, run_id, passphrase, moment)
+        result = _deliver(policy, stores, plan, ref.key, destination, run_id, passphrase, moment)
         entry = LedgerEntry(run_id, "export", policy.hash, "export", "completed", started, datetime.now(UTC))
         details: dict[str, Scalar] = dict(
             subject=subject, request=request.id, file=result.file_name, sha256=result.sha256,
-            zip_sha256=result.zip_sha256, encrypted=result.encrypted,
+            zip_sha256=result.zip_sha256, encrypted=result.encrypted, location=result.location,
+            bytes=result.size,
         )  # fmt: skip
         try:
             ledger.append(
                 replace(entry, counts=result.counts, fingerprints=[ref.key_fingerprint], details=details)
             )
         except BaseException:
-            result.path.unlink(missing_ok=True)  # no export without its evidence: the request stays open
+            destination.delete(result.file_name)  # no export without its evidence: the request stays open
             raise
-        result = replace(result, request_id=request.id)
+        result = replace(result, request_id=request.id, due=request.record.due_at.date().isoformat())
         rows = sum(result.counts.values())
         request.finish(
             "completed", f"exported: {rows} row(s) of {len(result.counts)} table(s) in {result.file_name}"
@@ -237,12 +246,12 @@ def _deliver(
     stores: Stores,
     plan: ExportPlan,
     key: Any,
-    out_dir: Path,
+    destination: Destination,
     run_id: str,
     passphrase: str | None,
     moment: datetime,
 ) -> ExportResult:
-    """Read the subject's rows and write the zip (encrypted with a passphrase) into ``out_dir``."""
+    """Read the subject's rows and write the zip (encrypted with a passphrase) to ``destination``."""
     collected = collect_rows(stores, plan, key)
     subject = plan.subject
     receipts = consent_receipts(policy, stores, subject, key)
@@ -251,7 +260,7 @@ def _deliver(
     )
     facts = facts_for(policy, subject).as_dict()
     return write_export(
-        policy, plan, collected, out_dir, f"export-{subject}", run_id, passphrase, moment, facts, extra,
+        policy, plan, collected, destination, f"export-{subject}", run_id, passphrase, moment, facts, extra,
         receipts=receipts,
     )  # fmt: skip
 
@@ -260,7 +269,7 @@ def write_export(
     policy: Policy,
     plan: ExportPlan,
     collected: list[Rows],
-    out_dir: Path,
+    out: Destination | Path,
     prefix: str,
     run_id: str,
     passphrase: str | None,
@@ -269,26 +278,51 @@ def write_export(
     extra: dict[str, Any],
     receipts: list[dict[str, Any]] | None = None,
 ) -> ExportResult:
-    """Write rows already read (``collect_rows``) as an export zip (encrypted with a passphrase) in ``out_dir``.
+    """Write rows already read (``collect_rows``) as an export zip (encrypted with a passphrase) to ``out``, a
+    destination (a folder or an fsspec URL) or a local folder.
 
     The file is ``<prefix>-<UTC time>-<random>.zip``: ``prefix`` must not hold personal data.
     """
+    destination = out if isinstance(out, Destination) else Destination(str(out))
     head = dict(format=FORMAT, subject=plan.subject, exported_at=moment.isoformat(), policy_hash=policy.hash)
     name = f"{prefix}-{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}.zip"
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if passphrase is None:
-            path = out_dir / name
-            with part_file(path) as handle:
-                _write_zip(handle, head, extra, facts, plan, collected, moment, receipts)
-            zip_sha = sha = _file_sha256(path)
-        else:
-            path = out_dir / (name + SUFFIX)
-            with encrypted_output(path, passphrase) as sealed:
-                _write_zip(sealed, head, extra, facts, plan, collected, moment, receipts)
-            zip_sha, sha = sealed.plain_sha256.hexdigest(), _file_sha256(path)
-    except OSError as exc:  # e.g. --out names a file, or a folder Lethe may not write
-        raise RequestError(f"cannot write the export into {out_dir} ({type(exc).__name__})") from None
+    if passphrase is not None:
+        name += SUFFIX
+
+    def write(handle: IO[bytes] | SealedStream | CountingWriter) -> None:
+        _write_zip(handle, head, extra, facts, plan, collected, moment, receipts)
+
+    zip_sha = ""
+    if destination.remote:
+        # Streamed into the remote file: neither the zip nor its plaintext ever touches the local disk.
+        with destination.output(name) as counted:
+            if passphrase is None:
+                write(counted)
+            else:
+                with sealing(counted, passphrase) as sealed:  # type: ignore[arg-type]
+                    write(sealed)
+                zip_sha = sealed.plain_sha256.hexdigest()
+        path, sha, size = Path(name), counted.sha256.hexdigest(), counted.size
+        zip_sha = zip_sha or sha
+    else:
+        out_dir = destination.folder
+        path = out_dir / name
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            if passphrase is None:
+                with part_file(path) as handle:
+                    write(handle)
+                zip_sha = sha = _file_sha256(path)
+            else:
+                with encrypted_output(path, passphrase) as sealed:
+                    write(sealed)
+                zip_sha, sha = sealed.plain_sha256.hexdigest(), _file_sha256(path)
+            size = path.stat().st_size
+        except OSError as exc:  # e.g. --out names a file, or a folder Lethe may not write
+            raise RequestError(f"cannot write the export into {out_dir} ({type(exc).__name__})") from None
     counts = {t.name: len(rows) for t, rows in zip(plan.tables, collected, strict=True)}
     encrypted = passphrase is not None
-    return ExportResult(path, path.name, counts, sha, encrypted, run_id, plan.unreachable, zip_sha)
+    return ExportResult(
+        path, name, counts, sha, encrypted, run_id, plan.unreachable, zip_sha,
+        location=destination.location(name), size=size,
+    )  # fmt: skip

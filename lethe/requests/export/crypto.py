@@ -96,18 +96,25 @@ class SealedStream:
 
 
 @contextmanager
-def encrypted_output(target: Path, passphrase: str) -> Iterator[SealedStream]:
-    """A stream whose bytes reach ``target`` encrypted in the format above, renamed into place once whole."""
+def sealing(out: BinaryIO, passphrase: str) -> Iterator[SealedStream]:
+    """A stream whose bytes reach ``out`` (any writable stream, e.g. a remote file) encrypted as above."""
     check_passphrase(passphrase)
     salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
     encryptor = Cipher(algorithms.AES(_key(passphrase, salt)), modes.GCM(nonce)).encryptor()
     encryptor.authenticate_additional_data(MAGIC)
-    with part_file(target) as out:
-        out.write(MAGIC + salt + nonce)
-        sealed = SealedStream(out, encryptor)
+    out.write(MAGIC + salt + nonce)
+    sealed = SealedStream(out, encryptor)
+    yield sealed
+    out.write(encryptor.finalize())
+    out.write(encryptor.tag)
+
+
+@contextmanager
+def encrypted_output(target: Path, passphrase: str) -> Iterator[SealedStream]:
+    """A stream whose bytes reach ``target`` encrypted in the format above, renamed into place once whole."""
+    check_passphrase(passphrase)
+    with part_file(target) as out, sealing(out, passphrase) as sealed:
         yield sealed
-        out.write(encryptor.finalize())
-        out.write(encryptor.tag)
 
 
 def encrypt_to(source: Path, target: Path, passphrase: str) -> Path:

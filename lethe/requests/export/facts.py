@@ -15,6 +15,7 @@ from typing import Any
 from lethe.errors import SubjectError
 from lethe.policy import categories
 from lethe.policy.model import Activity, Contact, Policy, RetentionRule
+from lethe.requests.recipients import recipients_for_subject
 
 LAWFUL_BASES: dict[str, str] = {
     "consent": "consent (Art. 6(1)(a))",
@@ -104,6 +105,16 @@ class ContactFact:
 
 
 @dataclass(frozen=True)
+class RecipientFact:
+    """A recipient of the subject's data (Art. 15(1)(c)), told of changes under Art. 19."""
+
+    name: str
+    description: str | None
+    data: list[str]  # the tables and categories it receives
+    channel: str
+
+
+@dataclass(frozen=True)
 class Facts:
     """Everything Art. 15(1) asks besides the data itself, for one kind of subject."""
 
@@ -114,6 +125,7 @@ class Facts:
     representative_eu: ContactFact | None
     activities: list[ActivityFact] = field(default_factory=list)
     rights: list[RightFact] = field(default_factory=list)
+    recipients: list[RecipientFact] = field(default_factory=list)  # the policy's `recipients:` (Art. 19)
 
     def as_dict(self) -> dict[str, Any]:
         """The facts as JSON-ready nested dicts and lists."""
@@ -184,4 +196,8 @@ def facts_for(policy: Policy, subject: str) -> Facts:
         representative_eu=_contact(controller.representative_eu),
         activities=activities,
         rights=rights,
+        recipients=[
+            RecipientFact(name, r.description, [str(t) for t in r.tables] + list(r.categories), r.channel)
+            for name, r in recipients_for_subject(policy, subject)
+        ],
     )

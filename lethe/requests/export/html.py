@@ -84,9 +84,18 @@ def _facts(facts: Mapping[str, Any]) -> str:
         f"<li><strong>{_text(r['right'])}</strong> ({_text(r['article'])}): {_text(r['text'])}</li>"
         for r in facts["rights"]
     )
+    recipients = "".join(
+        f"<li><strong>{_text(r['name'])}</strong>: {_text(r['description'] or ', '.join(r['data']))}</li>"
+        for r in facts.get("recipients", [])
+    )
+    told = (
+        f"<h2>Who receives your data (Art. 15(1)(c), told of changes under Art. 19)</h2><ul>{recipients}</ul>"
+        if recipients
+        else ""
+    )
     return (
         f"<h2>Who we are</h2><dl>{contacts}</dl>"
-        f"<h2>Why we process your data</h2>{activities}"
+        f"<h2>Why we process your data</h2>{activities}{told}"
         f"<h2>Your rights</h2><ul>{rights}</ul>"
         "<p>To exercise them, write to the data protection officer or the controller above.</p>"
     )
