@@ -61,20 +61,22 @@ def decode_key(name: str, text: str, *, min_bytes: int = MIN_KEY_BYTES) -> bytes
 class Settings:
     """Resolved settings; keys stay ``None`` until a command needs them."""
 
+    # Keys, and URLs that may carry a password, never appear in the printed form (repr) of the settings.
     home: Path
-    ledger_url: str
-    ledger_key: bytes | None
-    master_key: bytes | None
+    ledger_url: str = field(repr=False)
+    ledger_key: bytes | None = field(repr=False)
+    master_key: bytes | None = field(repr=False)
     key_version: int
-    siv_key: bytes | None
+    siv_key: bytes | None = field(repr=False)
     # Text as given (seed or PEM): parsed by lethe.ledger.checkpoint, which owns the Ed25519 formats.
-    checkpoint_key: str | None = None
+    checkpoint_key: str | None = field(default=None, repr=False)
     checkpoint_public_key: str | None = None
     # Processor mode: encrypts the data returned to a controller at the end of its contract (never logged).
     contract_passphrase: str | None = field(default=None, repr=False)
     # Where exports are delivered (a folder or an fsspec URL), its fsspec options, and how long they are kept.
     export_destination: str = ""
-    export_storage_options: dict[str, Any] = field(default_factory=dict)
+    # Not hashed (a dict cannot be): settings are part of the key of a flow run's shared resources (tasks/shared.py).
+    export_storage_options: dict[str, Any] = field(default_factory=dict, hash=False, repr=False)
     export_retention_days: int = 30
 
     def require_ledger_key(self) -> bytes:
