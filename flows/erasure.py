@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger, pause_flow_run
 from prefect.input import RunInput
-from prefect.runtime import deployment
+from prefect.runtime import deployment, flow_run
 from pydantic import Field
 
 from lethe.requests.erasure.queue import check_queue
@@ -22,7 +22,7 @@ from tasks.requests import (
     record_decision_task,
     replace_parameters_task,
 )
-from tasks.shared import CLOSE_SHARED
+from tasks.shared import CLOSE_SHARED, release_shared
 
 
 class ErasureApproval(RunInput):
@@ -108,6 +108,8 @@ def _approved(policy: str, plan: dict[str, Any], reference: str) -> tuple[bool, 
     )
     get_run_logger().warning("erasure of request %s waits for approval", reference)
     asked_at = datetime.now(UTC)
+    if (run_id := flow_run.get_id()) is not None:
+        release_shared(str(run_id))  # no connection stays open while the run waits, for up to a day
     answer = pause_flow_run(
         wait_for_input=ErasureApproval.with_initial_data(description=description),
         timeout=24 * 3600,
@@ -161,6 +163,8 @@ def _queue_approved(policy: str, plan: dict[str, Any]) -> tuple[bool, str]:
     )
     get_run_logger().warning("erasure queue of %d subjects waits for approval", plan["subjects"])
     asked_at = datetime.now(UTC)
+    if (run_id := flow_run.get_id()) is not None:
+        release_shared(str(run_id))  # no connection stays open while the run waits, for up to a day
     answer = pause_flow_run(
         wait_for_input=ErasureApproval.with_initial_data(description=description),
         timeout=24 * 3600,

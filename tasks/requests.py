@@ -452,9 +452,16 @@ def begin_request(
         raise ValueError(
             "give subject_id (the subject's identifier) or request_id (the reference of its open request)"
         )
-    registered = register_task(
-        policy, subject_type, subject_id, request_type, received, request_id.strip() or None
-    )
+    try:
+        registered = register_task(
+            policy, subject_type, subject_id, request_type, received, request_id.strip() or None
+        )
+    except BaseException:
+        # D-2 holds on failure too (store or ledger down, a bad policy): the identifier leaves the parameters.
+        replace_parameters_task(
+            kind, request_id.strip() or None, subject_id, {"subject_id": "", **(blanks or {})}
+        )
+        raise
     reference = registered.get("request") or ""
     replace_parameters_task(
         kind, reference or None, subject_id, {"subject_id": "", "request_id": reference, **(blanks or {})}

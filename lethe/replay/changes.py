@@ -162,7 +162,8 @@ class ChangeBuilder:
         setup = self._setups[subject]
         changes = []
         for item in setup.in_store(record.store):
-            if item.table.name not in record.tables or item.action not in ("delete", "anonymise"):
+            # Journal rows and leaves name the table as the policy does (``schema.table`` included).
+            if item.entry.table not in record.tables or item.action not in ("delete", "anonymise"):
                 continue  # kept, or rows detached from deleted ones: deleting those detaches them again
             changes.append(_erasure_change(record, subject, item))
         return changes
@@ -184,7 +185,7 @@ def _erasure_change(record: JournalRecord, subject: str, item: ErasureTable) -> 
         tests += [] if done is None else [done]
     in_python = [r for r in item.rewrites if r.operator.in_python(r.context)]
     return Change(
-        record, f"erasure:{subject}", item.entry.store, item.table.name, item.table, item.action, values=values,
+        record, f"erasure:{subject}", item.entry.store, item.entry.table, item.table, item.action, values=values,
         python_rewrites=in_python, rewrites=list(item.rewrites), handled=sa.and_(*tests) if tests else None,
         links=list(item.links),
     )  # fmt: skip
