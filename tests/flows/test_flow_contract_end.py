@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from support.prefect_state import dump_without_parameters
+from support.prefect_state import dump_database
 from support.processor import processor_policy_text, seed_tenants, tenants_left
 from support.retention import AS_OF, LEDGER_KEY_HEX, MASTER_KEY_HEX, snapshot
 
@@ -58,7 +58,7 @@ def test_the_flow_returns_deletes_and_certifies(
         if e.entry.outcome != "applied"
     ]
     assert actions[0] == "processor.export" and actions[-1] == "processor.certificate"
-    dump = dump_without_parameters(prefect_server)
+    dump = dump_database(prefect_server)
     assert "@example.com" not in dump  # the tenants' emails never reach Prefect
 
 
