@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from lethe.consent.records import ConsentTable, open_consent
-from lethe.consent.withdrawal import restricted_keys
+from lethe.consent.withdrawal import legal_holds, restricted_keys
 from lethe.errors import StoreError
 from lethe.policy.model import Policy
 from lethe.stores.engines import Stores
@@ -49,6 +49,7 @@ class WithdrawalCheck:
     withdrawn_subjects: int
     rows_left: dict[str, int] = field(default_factory=dict)  # erase: rows still there, per table
     unrestricted_subjects: int = 0  # restrict: withdrawn subjects the activity may still process
+    held_subjects: int = 0  # erase: withdrawn subjects on legal hold, whose rows rightly stay
 
     @property
     def honoured(self) -> bool:
@@ -114,8 +115,18 @@ def consent_report(policy: Policy, stores: Stores, *, now: datetime | None = Non
                     ).scalar_one()
                 )
                 rows_left: dict[str, int] = {}
-                unrestricted = 0
+                unrestricted = held = 0
                 if purpose.on_withdrawal == "erase":
+                    # Subjects on legal hold keep their rows (a hold wins over a withdrawal): counted apart.
+                    holds = legal_holds(policy, stores, spec.subject, spec.table.store)
+                    if holds is not None:
+                        on_hold = withdrawn.where(consent.subject.in_(holds))
+                        held = int(
+                            connection.execute(
+                                sa.select(sa.func.count()).select_from(on_hold.subquery())
+                            ).scalar_one()
+                        )
+                        withdrawn = withdrawn.where(consent.subject.not_in(holds))
                     for ref, target in purpose.tables.items():
                         table = stores.sa_table(ref.store, ref.table)
                         left = sa.select(sa.func.count()).select_from(table)
@@ -126,7 +137,9 @@ def consent_report(policy: Policy, stores: Stores, *, now: datetime | None = Non
                     engine = stores.engine(policy.subjects[spec.subject].store)
                     restricted = restricted_keys(engine, spec.subject, purpose.activity)
                     unrestricted = sum(1 for key in keys if str(key) not in restricted)
-                checks.append(WithdrawalCheck(name, purpose.on_withdrawal, count, rows_left, unrestricted))
+                checks.append(
+                    WithdrawalCheck(name, purpose.on_withdrawal, count, rows_left, unrestricted, held)
+                )
     except SQLAlchemyError as exc:
         raise StoreError(
             f"store {spec.table.store}: cannot read the consent records ({type(exc).__name__})"
@@ -144,6 +157,8 @@ def render_text(report: ConsentReport) -> list[str]:
     for c in report.withdrawals:
         if c.action == "erase":
             left = ", ".join(f"{t}: {n} row(s) left" for t, n in c.rows_left.items())
+            if c.held_subjects:
+                left += f" ({c.held_subjects} subject(s) on legal hold keep theirs)"
         elif c.action == "restrict":
             left = f"{c.unrestricted_subjects} subject(s) not restricted"
         else:

@@ -34,6 +34,7 @@ from lethe.ledger.entry import LedgerEntry
 from lethe.policy.model import Policy
 from lethe.requests import restriction
 from lethe.requests.evidence import copy_evidence, journal_change, prepare_evidence
+from lethe.retention.sql import flag_set
 from lethe.settings import Settings
 from lethe.stores.dialects import cutoff_param
 from lethe.stores.engines import Stores
@@ -51,6 +52,7 @@ class PurposeOutcome:
     handled_subjects: int  # of them, with rows erased or a restriction added now
     rows: dict[str, int] = field(default_factory=dict)  # per table: erased (or to erase)
     restricted: int = 0  # restrictions added (or to add)
+    held: int = 0  # withdrawn subjects left alone: a legal-hold flag of theirs is set (``erasure.unless``)
 
 
 @dataclass(frozen=True)
@@ -69,16 +71,35 @@ def _scan(connection: sa.Connection, query: sa.Select[Any]) -> list[Any]:
 Seal = Callable[[sa.Connection, list[Any], dict[str, int]], None]
 
 
+def legal_holds(policy: Policy, stores: Stores, subject: str, store: str) -> Any:
+    """Keys of the subjects whose identity row has a legal-hold flag set (``erasure.unless``), as a SELECT
+    usable in ``store`` (a list read first when the identity table lives elsewhere); None if none are declared.
+    A hold wins over a withdrawal, as it wins over an erasure request (Art. 17(3)(e))."""
+    definition = policy.subjects[subject]
+    flags = definition.erasure.unless
+    if not flags:
+        return None
+    table = stores.sa_table(definition.store, definition.table)
+    held = sa.select(table.c[definition.key]).where(sa.or_(*(flag_set(table.c[f]) for f in flags)))
+    if definition.store == store:
+        return held
+    with stores.engine(definition.store).connect() as connection:
+        return list(connection.execute(held).scalars())
+
+
 def _erase(
-    consent: ConsentTable, stores: Stores, purpose: str, seal: Seal | None
+    consent: ConsentTable, stores: Stores, purpose: str, seal: Seal | None, held: Any = None
 ) -> tuple[list[Any], dict[str, int]]:
-    """Delete the purpose's rows of withdrawn subjects; the subjects that had some, and rows per table.
+    """Delete the purpose's rows of withdrawn subjects not on hold; the subjects that had some, and rows per table.
 
     ``seal`` (None: a dry run, which only counts) journals the change as the transaction's last statement.
+    ``held`` selects the keys of subjects on legal hold, whose rows stay.
     """
     dry_run = seal is None
     spec = consent.purpose_spec(purpose)
-    withdrawn = consent.withdrawn_subjects(purpose)
+    withdrawn: Any = consent.withdrawn_subjects(purpose)
+    if held is not None:
+        withdrawn = withdrawn.where(consent.subject.not_in(held))
     subjects: set[Any] = set()
     rows: dict[str, int] = {}
     # A dry run reads in a plain connection (nothing to roll back); a real one deletes in one transaction.
@@ -159,6 +180,7 @@ class _Run:
         rows: dict[str, int],
         restricted: int,
         withdrawn: int,
+        held: int = 0,
     ) -> LedgerEntry:
         """The purpose's ledger entry: counts and keyed fingerprints of the subjects handled."""
         spec = self.consent.spec.purposes[name]
@@ -166,7 +188,7 @@ class _Run:
             run_id=self.run_id, flow=FLOW, policy_hash=self.policy.hash, action=f"consent-{spec.on_withdrawal}",
             outcome="completed", started_at=started, ended_at=datetime.now(UTC), rule=f"consent:{name}",
             counts={"withdrawn_subjects": withdrawn, "handled_subjects": len(handled), "restricted": restricted,
-                    **rows},
+                    "held_subjects": held, **rows},
             fingerprints=[self.fingerprint(key) for key in handled],
             details={"purpose": name, "activity": spec.activity, "verified": True},
         )  # fmt: skip
@@ -185,14 +207,24 @@ def _honour_one(run: _Run, name: str) -> PurposeOutcome:
             )
         handled: list[Any] = []
         rows: dict[str, int] = {}
-        restricted = 0
+        restricted = held = 0
         if spec.on_withdrawal == "erase":
 
             def seal(connection: sa.Connection, keys: list[Any], counted: dict[str, int]) -> None:
-                entry = run.entry(name, started, keys, counted, 0, withdrawn)
+                entry = run.entry(name, started, keys, counted, 0, withdrawn, held)
                 journal_change(connection, run.journals[store], entry)
 
-            handled, rows = _erase(consent, run.stores, name, None if run.ledger is None else seal)
+            holds = legal_holds(run.policy, run.stores, consent.spec.subject, store)
+            if holds is not None:
+                with consent.engine.connect() as connection:
+                    held = int(
+                        connection.execute(
+                            sa.select(sa.func.count()).select_from(
+                                consent.withdrawn_subjects(name).where(consent.subject.in_(holds)).subquery()
+                            )
+                        ).scalar_one()
+                    )
+            handled, rows = _erase(consent, run.stores, name, None if run.ledger is None else seal, holds)
         elif spec.on_withdrawal == "restrict":
             handled, restricted = _restrict(
                 run.policy, consent, run.stores, name, run.ledger is None, run.now
@@ -207,7 +239,7 @@ def _honour_one(run: _Run, name: str) -> PurposeOutcome:
         else:
             # Restrictions are their own evidence (the register keeps ground and time); the ledger gets the sum.
             run.ledger.append(run.entry(name, started, handled, rows, restricted, withdrawn))
-    return PurposeOutcome(name, spec.on_withdrawal, withdrawn, len(handled), rows, restricted)
+    return PurposeOutcome(name, spec.on_withdrawal, withdrawn, len(handled), rows, restricted, held)
 
 
 def honour_withdrawals(

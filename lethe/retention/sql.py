@@ -175,7 +175,7 @@ def _condition(rule: RetentionRule, column: sa.Column[Any], spec: Any, dialect: 
     return sa.and_(*parts)
 
 
-def _flag_set(flag: sa.Column[Any]) -> Predicate:
+def flag_set(flag: sa.Column[Any]) -> Predicate:
     """True when a hold flag is set (boolean true, or a non-zero integer such as MariaDB's TINYINT)."""
     if isinstance(flag.type, sa.Boolean):
         return flag == sa.true()
@@ -303,7 +303,7 @@ def build_rule_sql(
     matches = sa.and_(*conditions) if conditions else sa.true()
     exempt: Predicate | None = None
     if rule.unless:
-        exempt = sa.or_(*(_flag_set(_column(rule, table, f)) for f in rule.unless))
+        exempt = sa.or_(*(flag_set(_column(rule, table, f)) for f in rule.unless))
     held_back = hold(rule, table) if hold is not None else None
     if held_back is not None:
         exempt = held_back if exempt is None else sa.or_(exempt, held_back)

@@ -164,3 +164,32 @@ def test_consents_without_a_notice_version_are_counted_apart(shop: Shop) -> None
     assert unversioned == 3 and sum(n.given for n in report.notices) == shop.one(
         "SELECT count(*) FROM marketing_consents"
     )
+
+
+def test_a_legal_hold_wins_over_a_withdrawal(shop: Shop) -> None:
+    key = active_newsletter_subject(shop)
+    assert record_withdrawal(shop.policy, shop.stores, "newsletter", key) == 1
+    shop.execute("UPDATE customers SET legal_hold = :t WHERE id = :k", t=True, k=key)
+    held_expected = shop.one(
+        "SELECT count(DISTINCT c.customer_id) FROM marketing_consents c JOIN customers u ON u.id = c.customer_id"
+        " WHERE c.purpose = 'newsletter' AND c.withdrawn_at IS NOT NULL AND u.legal_hold = :t AND NOT EXISTS ("
+        "SELECT 1 FROM marketing_consents h WHERE h.customer_id = c.customer_id AND h.purpose = 'newsletter'"
+        " AND h.withdrawn_at IS NULL)",
+        t=True,
+    )
+    sends = shop.one("SELECT count(*) FROM newsletter_sends WHERE customer_id = :k", k=key)
+    assert sends > 0 and held_expected >= 1
+
+    dry = honour_withdrawals(shop.policy, shop.stores, shop.settings, ledger=None, run_id="dry", dry_run=True)
+    assert next(o for o in dry.purposes if o.purpose == "newsletter").held == held_expected
+    result = honour_withdrawals(shop.policy, shop.stores, shop.settings, ledger=shop.ledger, run_id="run-h")
+
+    outcome = next(o for o in result.purposes if o.purpose == "newsletter")
+    assert outcome.held == held_expected
+    assert shop.one("SELECT count(*) FROM newsletter_sends WHERE customer_id = :k", k=key) == sends  # kept
+    entry = next(e.entry for e in shop.entries() if e.entry.rule == "consent:newsletter")
+    assert entry.counts["held_subjects"] == held_expected
+    assert fingerprint_of(shop, key) not in entry.fingerprints
+    report = consent_report(shop.policy, shop.stores)
+    newsletter = next(c for c in report.withdrawals if c.purpose == "newsletter")
+    assert newsletter.honoured and newsletter.held_subjects == held_expected
