@@ -148,7 +148,7 @@ def _erase_queue(
             outcome = erase_queue_task(policy, subject_type, queue, dry_run, at)
     finally:
         # D-2: the identifiers leave the run's parameters whatever happened; the outcome names fingerprints.
-        replace_parameters_task("erasure", None, "", {"subject_ids": []})
+        replace_parameters_task("erasure", None, "", {"subject_ids": [], "subject_id": ""})
     publish_outcome_task("erasure", outcome)
     return outcome_state("erasure", outcome)
 

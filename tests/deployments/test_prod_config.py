@@ -26,6 +26,8 @@ def test_prefect_yaml_needs_no_environment_variable_to_deploy() -> None:
     assert "pull" not in spec
     for entry in spec["deployments"]:
         assert "pull" not in entry, entry["name"]
+        # `prefect deploy --all` stops at the first deployment without a pool (no prompt in CI).
+        assert entry.get("work_pool", {}).get("name"), f"{entry['name']} names no work pool"
         path, _, name = entry["entrypoint"].partition(":")
         assert (ROOT / path).is_file() and f"def {name}(" in (ROOT / path).read_text(), entry["entrypoint"]
     assert work_pools() == ["lethe-process"]

@@ -186,7 +186,10 @@ def open_custom_run(page: Any, ui: PrefectUi, deployment: str) -> None:
 
 def field(container: Any, label: str) -> Any:
     """The text input of the form property labelled ``label`` (its label, not its description)."""
-    title = container.locator(".schema-form-property__label", has_text=re.compile(f"^{re.escape(label)}"))
+    # Not followed by a word character: "subject_id" must not also find "subject_ids".
+    title = container.locator(
+        ".schema-form-property__label", has_text=re.compile(f"^{re.escape(label)}(?!\\w)")
+    )
     block = title.last.locator(f"xpath=ancestor::*[{_CLASS % 'schema-form-property'}][1]")
     return block.locator("input, textarea").first
 
