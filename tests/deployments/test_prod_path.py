@@ -168,7 +168,11 @@ def test_prod_up_runs_retention_and_an_export_through_the_worker(prod: Prod, tmp
         "retention/retention-nightly",
         {"as_of": DemoSpec().as_of.isoformat(), "approval_threshold": 10**9, "max_share": 1.0},
     )
-    export = _start(prod, "subject-export/subject-export", {"subject_id": "1", "out_dir": str(exports)})
+    # Unencrypted here (no Secret block on this server): the path is what this test is about; encryption by
+    # default is tested in tests/flows/test_flow_delivery.py and the UI tests.
+    export = _start(
+        prod, "subject-export/subject-export", {"subject_id": "1", "out_dir": str(exports), "encrypt": False}
+    )
     runs = _wait(prod, [retention, export])
     for run_id, run in runs.items():
         assert run["state_type"] == "COMPLETED", f"{run['name']} ({run_id}): {run['state']}\n{prod.logs()}"
